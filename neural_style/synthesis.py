@@ -1,0 +1,289 @@
+"""Image synthesis by optimisation: style transfer and texture synthesis (Gatys et al.).
+
+The image x is optimised to minimise
+
+    L(x) = alpha * sum_c L_content(x, p; c) + beta * sum_l w_l E_l(x, a) + gamma * TV(x)
+
+over content layers c and style layers l. With no content image (alpha = 0) this is the texture
+synthesis of Gatys et al. 2015. The loop never prints: it calls ``callback(StepInfo)`` after
+every evaluation of L, and the caller decides how to show progress.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Sequence
+
+import torch
+from torch import Tensor
+
+from .backbones import VGGFeatures
+from .images import save_image
+from .statistics import (Representation, StyleStatistic, blend, content_loss, get_statistic,
+                         total_variation)
+
+CONTENT_LAYERS = ("conv4_2",)
+STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+Init = Literal["auto", "content", "noise", "style"]
+OptimizerName = Literal["lbfgs", "adam"]
+
+
+class SynthesisNotice(UserWarning):
+    """A run stopped early (interrupted, or the loss stopped being finite)."""
+
+
+@dataclass
+class StepInfo:
+    """What the callback sees after each evaluation of the loss.
+
+    ``image`` is the current image (1, 3, H, W), not a copy: clone it to keep it.
+    """
+
+    step: int
+    num_steps: int
+    loss: float
+    terms: dict[str, float]
+    image: Tensor
+
+
+@dataclass
+class SynthesisResult:
+    """The best image of a run (lowest loss seen), clamped to [0, 1], with its history.
+
+    Attributes:
+        image: (1, 3, H, W) in [0, 1], on the CPU.
+        history: one dict of loss terms per evaluation (``total``, ``content``, ``style``,
+            ``tv`` and ``style/<layer>``).
+        best_step: the evaluation that produced ``image`` (1-based; 0 = the initial image).
+        stopped: ``""`` when the run finished, else why it stopped early.
+        seconds: wall time of the optimisation.
+        params: every parameter of the run, for the PNG metadata.
+    """
+
+    image: Tensor
+    history: list[dict[str, float]]
+    best_step: int
+    stopped: str
+    seconds: float
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best_loss(self) -> float:
+        return self.history[self.best_step - 1]["total"] if self.best_step else math.nan
+
+    def save(self, path: str, **extra: Any) -> None:
+        """Write the image as PNG with ``params`` (and ``extra``) in its metadata."""
+        save_image(self.image, path, {**self.params, "final_loss": self.best_loss, **extra})
+
+
+class _Stop(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Objective:
+    """L(x) of the module docstring, with the targets computed once.
+
+    Args:
+        backbone: the feature extractor.
+        style_targets: ``{layer: representation}`` (already blended over styles).
+        content_targets: ``{layer: P^l}`` of shape (1, N, H, W); empty for textures.
+        statistic: how style layers are compared.
+        layer_weights: w_l per style layer.
+        content_weight, style_weight, tv_weight: alpha, beta, gamma.
+        tv_exponent: beta of the total-variation regulariser.
+    """
+
+    def __init__(self, backbone: VGGFeatures, *, style_targets: dict[str, Representation],
+                 content_targets: dict[str, Tensor], statistic: StyleStatistic,
+                 layer_weights: dict[str, float], content_weight: float, style_weight: float,
+                 tv_weight: float = 0.0, tv_exponent: float = 2.0) -> None:
+        self.backbone, self.statistic = backbone, statistic
+        self.style_targets, self.content_targets = style_targets, content_targets
+        self.layer_weights = layer_weights
+        self.content_weight, self.style_weight = content_weight, style_weight
+        self.tv_weight, self.tv_exponent = tv_weight, tv_exponent
+        self.layers = list(dict.fromkeys([*style_targets, *content_targets]))
+
+    def __call__(self, image: Tensor) -> dict[str, Tensor]:
+        """Loss terms for ``image`` (1, 3, H, W): ``total`` and its parts (unweighted)."""
+        features = self.backbone(image, self.layers)
+        terms: dict[str, Tensor] = {}
+        zero = image.new_zeros(())
+        for layer, target in self.style_targets.items():
+            terms[f"style/{layer}"] = self.statistic.loss(features[layer].float(), target)
+        terms["style"] = sum((self.layer_weights[l] * terms[f"style/{l}"] for l in self.style_targets), zero)
+        terms["content"] = sum((content_loss(features[l].float(), p) for l, p in self.content_targets.items()), zero)
+        terms["tv"] = total_variation(image, self.tv_exponent) if self.tv_weight else zero
+        terms["total"] = (self.content_weight * terms["content"] + self.style_weight * terms["style"]
+                          + self.tv_weight * terms["tv"])
+        return terms
+
+
+def _check_weight(name: str, value: float) -> float:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+    return float(value)
+
+
+def _initial_image(init: str, content: Tensor | None, styles: list[Tensor], size: tuple[int, int],
+                   generator: torch.Generator) -> Tensor:
+    if init == "content":
+        if content is None:
+            raise ValueError("init='content' needs a content image; use init='noise' for a texture.")
+        return content.clone()
+    if init == "style":
+        return torch.nn.functional.interpolate(styles[0], size=size, mode="bicubic",
+                                               align_corners=False).clamp(0, 1)
+    if init == "noise":
+        return torch.rand((1, 3, *size), generator=generator)
+    raise ValueError(f"Unknown init {init!r}; choose 'content', 'noise' or 'style'.")
+
+
+def synthesize(
+    backbone: VGGFeatures,
+    *,
+    style: Tensor | Sequence[Tensor],
+    content: Tensor | None = None,
+    blend_weights: Sequence[float] | None = None,
+    size: tuple[int, int] | None = None,
+    content_layers: Sequence[str] = CONTENT_LAYERS,
+    style_layers: Sequence[str] = STYLE_LAYERS,
+    layer_weights: Sequence[float] | None = None,
+    content_weight: float = 1.0,
+    style_weight: float = 1e3,
+    tv_weight: float = 0.0,
+    tv_exponent: float = 2.0,
+    statistic: str = "gram",
+    init: Init = "auto",
+    optimizer: OptimizerName = "lbfgs",
+    num_steps: int = 300,
+    lr: float | None = None,
+    seed: int = 0,
+    callback: Callable[[StepInfo], bool | None] | None = None,
+) -> SynthesisResult:
+    """Optimise an image so its features match a content image and one or more styles.
+
+    Args:
+        backbone: feature extractor (its device is used for the run).
+        style: one style image or a list, each (1, 3, H, W) in [0, 1].
+        content: content image (1, 3, H, W); None synthesises a texture (content weight unused).
+        blend_weights: one weight per style; the style target is the weighted average of the
+            styles' representations (default: equal weights).
+        size: (H, W) of a texture; default the first style's size. Ignored with a content image.
+        content_layers, style_layers: layer names (paper: conv4_2; conv1_1 ... conv5_1).
+        layer_weights: w_l per style layer (default 1 / number of style layers).
+        content_weight, style_weight: alpha and beta (paper: alpha / beta = 1e-3 or 1e-4).
+        tv_weight, tv_exponent: weight and exponent of the total-variation regulariser.
+        statistic: ``gram`` (paper), ``mean`` or ``mean_cov``.
+        init: ``content``, ``noise`` or ``style``; ``auto`` = content if given, else noise.
+        optimizer: ``lbfgs`` (strong-Wolfe line search) or ``adam``.
+        num_steps: number of loss evaluations (for L-BFGS, line-search evaluations count).
+        lr: step size (L-BFGS default 1, Adam default 0.02).
+        seed: seed of the noise initialisation.
+        callback: called with a ``StepInfo`` after every evaluation; returning True stops the run.
+
+    Returns:
+        The best image seen (lowest loss), its loss history and the run's parameters. An
+        interrupt (KeyboardInterrupt) or a non-finite loss ends the run early and still returns
+        the best finite image so far.
+    """
+    styles = [style] if isinstance(style, Tensor) else list(style)
+    if not styles:
+        raise ValueError("Give at least one style image.")
+    weights = list(blend_weights) if blend_weights is not None else [1.0] * len(styles)
+    layer_w = list(layer_weights) if layer_weights is not None else [1.0 / len(style_layers)] * len(style_layers)
+    if len(layer_w) != len(style_layers):
+        raise ValueError(f"{len(layer_w)} layer weights for {len(style_layers)} style layers; give one per layer.")
+    for i, w in enumerate(layer_w):
+        _check_weight(f"layer weight {i} ({style_layers[i]})", w)
+    content_weight = _check_weight("content_weight", content_weight)
+    style_weight = _check_weight("style_weight", style_weight)
+    tv_weight = _check_weight("tv_weight", tv_weight)
+    if not (isinstance(num_steps, int) and num_steps >= 1):
+        raise ValueError(f"num_steps must be a positive integer, got {num_steps!r}.")
+    if optimizer not in ("lbfgs", "adam"):
+        raise ValueError(f"Unknown optimizer {optimizer!r}; choose 'lbfgs' or 'adam'.")
+    stat = get_statistic(statistic)
+    device = next(backbone.parameters()).device
+    styles = [s.to(device) for s in styles]
+    if content is not None:
+        content = content.to(device)
+        size = tuple(content.shape[-2:])
+    elif size is None:
+        size = tuple(styles[0].shape[-2:])
+    if init == "auto":
+        init = "content" if content is not None else "noise"
+
+    with torch.no_grad():
+        per_style = [backbone(s, style_layers) for s in styles]
+        style_targets = {layer: blend([stat.describe(f[layer].float()) for f in per_style], weights)
+                         for layer in style_layers}
+        content_targets = ({} if content is None else
+                           {l: f.float() for l, f in backbone(content, content_layers).items()})
+    del per_style
+    objective = Objective(backbone, style_targets=style_targets, content_targets=content_targets,
+                          statistic=stat, layer_weights=dict(zip(style_layers, layer_w)),
+                          content_weight=content_weight if content is not None else 0.0,
+                          style_weight=style_weight, tv_weight=tv_weight, tv_exponent=tv_exponent)
+
+    generator = torch.Generator().manual_seed(seed)
+    image = _initial_image(init, None if content is None else content.cpu(), [s.cpu() for s in styles],
+                           size, generator).to(device).requires_grad_(True)
+    params: dict[str, Any] = {
+        "backbone": backbone.info.as_dict(), "statistic": statistic, "size": list(size),
+        "content_layers": list(content_layers) if content is not None else [],
+        "style_layers": list(style_layers), "layer_weights": layer_w, "blend_weights": weights,
+        "content_weight": content_weight if content is not None else 0.0, "style_weight": style_weight,
+        "tv_weight": tv_weight, "tv_exponent": tv_exponent, "init": init, "optimizer": optimizer,
+        "num_steps": num_steps, "lr": lr, "seed": seed,
+    }
+    history: list[dict[str, float]] = []
+    best = {"loss": math.inf, "step": 0, "image": image.detach().clone()}
+
+    def evaluate() -> Tensor:
+        if len(history) >= num_steps:
+            raise _Stop("")  # L-BFGS's line search may ask for more evaluations than we allow
+        opt.zero_grad(set_to_none=True)
+        terms = objective(image)
+        total = terms["total"]
+        record = {k: float(v.detach()) for k, v in terms.items()}
+        if not math.isfinite(record["total"]):
+            raise _Stop(f"the loss became {record['total']} at evaluation {len(history) + 1}")
+        total.backward()
+        history.append(record)
+        if record["total"] < best["loss"]:
+            best.update(loss=record["total"], step=len(history), image=image.detach().clone())
+        if callback is not None and callback(StepInfo(len(history), num_steps, record["total"], record, image.detach())):
+            raise _Stop("stopped by the callback")
+        return total
+
+    if optimizer == "lbfgs":
+        opt: torch.optim.Optimizer = torch.optim.LBFGS(
+            [image], lr=lr or 1.0, max_iter=num_steps, max_eval=num_steps + 25,
+            tolerance_grad=0.0, tolerance_change=0.0, history_size=50, line_search_fn="strong_wolfe")
+    else:
+        opt = torch.optim.Adam([image], lr=lr or 0.02)
+    stopped = ""
+    start = time.perf_counter()
+    try:
+        if optimizer == "lbfgs":
+            opt.step(evaluate)
+        else:
+            for _ in range(num_steps):
+                opt.step(evaluate)
+                with torch.no_grad():
+                    image.clamp_(0, 1)
+    except _Stop as stop:
+        stopped = stop.reason
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    seconds = time.perf_counter() - start
+    if stopped and stopped != "stopped by the callback":
+        warnings.warn(f"Synthesis stopped early ({stopped}); returning the best image of "
+                      f"{len(history)} evaluations.", SynthesisNotice, stacklevel=2)
+    return SynthesisResult(best["image"].clamp(0, 1).cpu(), history, best["step"], stopped, seconds, params)
