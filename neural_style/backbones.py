@@ -200,7 +200,7 @@ class VGGFeatures(nn.Module):
             raise ValueError(f"Expected an RGB batch of shape (B, 3, H, W), got {tuple(image.shape)}.")
         indices = self._resolve(layers)
         deepest = max(indices, default=-1)
-        need = 2 ** sum(isinstance(m, (nn.AvgPool2d, nn.MaxPool2d)) for m in self.features[:deepest])
+        need = 2 ** sum(isinstance(m, (nn.AvgPool2d, nn.MaxPool2d)) for m in self.features[: deepest + 1])
         if min(image.shape[-2:]) < need:
             name = self._names[deepest]
             raise ValueError(

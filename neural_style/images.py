@@ -68,7 +68,8 @@ def _to_rgb_array(image: Image.Image, path: Path) -> np.ndarray:
     """PIL image of any mode -> float32 array (H, W, 3) in [0, 1]."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit greyscale: keep the precision
         array = np.asarray(image, dtype=np.float32)
-        array = array / (65535.0 if array.max() > 255 else 255.0)
+        deep = image.mode.startswith("I;16") or array.max() > 255
+        array = array / (65535.0 if deep else 255.0)
         return np.repeat(np.clip(array, 0, 1)[..., None], 3, axis=2)
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
@@ -121,6 +122,9 @@ def save_image(image: Tensor, path: str | Path, metadata: Mapping[str, Any] | No
         info.add_itxt(key, json.dumps(value, default=str))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".png", dir=path.parent)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a result should be readable like any file
         with os.fdopen(fd, "wb") as file:
             to_pil(image).save(file, format="PNG", pnginfo=info)
         os.replace(tmp, path)

@@ -287,3 +287,20 @@ def synthesize(
         warnings.warn(f"Synthesis stopped early ({stopped}); returning the best image of "
                       f"{len(history)} evaluations.", SynthesisNotice, stacklevel=2)
     return SynthesisResult(best["image"].clamp(0, 1).cpu(), history, best["step"], stopped, seconds, params)
+
+
+@torch.no_grad()
+def style_distance(backbone: VGGFeatures, image: Tensor, style: Tensor, *, statistic: str = "gram",
+                   style_layers: Sequence[str] = STYLE_LAYERS,
+                   layer_weights: Sequence[float] | None = None) -> float:
+    """sum_l w_l E_l between ``image`` and ``style`` (both (1, 3, H, W)) under ``statistic``.
+
+    Used to judge a result by a statistic it was not optimised for.
+    """
+    stat = get_statistic(statistic)
+    device = next(backbone.parameters()).device
+    weights = layer_weights or [1.0 / len(style_layers)] * len(style_layers)
+    ours = backbone(image.to(device), style_layers)
+    theirs = backbone(style.to(device), style_layers)
+    return float(sum(w * stat.loss(ours[l].float(), stat.describe(theirs[l].float()))
+                     for w, l in zip(weights, style_layers)))
