@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -18,7 +19,10 @@ def image_grid(rows: Sequence[Sequence[Tensor | None]], *, backbone: str, col_ti
     The backbone is written under the grid and into the PNG's metadata when ``path`` is given.
     """
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell * n_cols, cell * n_rows + 0.5), squeeze=False)
+    shapes = [image.shape[-2:] for row in rows for image in row if image is not None]
+    aspect = max((w / h for h, w in shapes), default=1.0)  # cells as wide as the widest image
+    height = cell * n_rows + (0.8 if title else 0.5)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell * aspect * n_cols, height), squeeze=False)
     for i, row in enumerate(rows):
         for j in range(n_cols):
             ax = axes[i][j]
@@ -44,14 +48,18 @@ def image_grid(rows: Sequence[Sequence[Tensor | None]], *, backbone: str, col_ti
 
 def loss_curves(histories: Mapping[str, Sequence[Mapping[str, float]]], *, backbone: str,
                 keys: Sequence[str] = ("total",), title: str = "", path: str | Path | None = None) -> Figure:
-    """Loss against evaluation number (log scale), one line per run and key."""
+    """Lowest loss so far against evaluation number (log scale), one line per run and key.
+
+    The running minimum hides the line search's trial points, which can be far above the
+    current loss; it is also the loss of the image a run returns at that point.
+    """
     fig, ax = plt.subplots(figsize=(6, 3.2))
     for label, history in histories.items():
         for key in keys:
-            values = [h[key] for h in history]
+            values = list(itertools.accumulate((h[key] for h in history), min))
             ax.semilogy(range(1, len(values) + 1), values, label=f"{label} {key}" if len(keys) > 1 else label)
     ax.set_xlabel("loss evaluation")
-    ax.set_ylabel("loss")
+    ax.set_ylabel("lowest loss so far")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=11)

@@ -17,6 +17,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Sequence
 
+import numpy as np
+import scipy.optimize
 import torch
 from torch import Tensor
 
@@ -181,9 +183,9 @@ def synthesize(
         tv_weight, tv_exponent: weight and exponent of the total-variation regulariser.
         statistic: ``gram`` (paper), ``mean`` or ``mean_cov``.
         init: ``content``, ``noise`` or ``style``; ``auto`` = content if given, else noise.
-        optimizer: ``lbfgs`` (strong-Wolfe line search) or ``adam``.
+        optimizer: ``lbfgs`` (L-BFGS-B, pixels bounded to [0, 1]) or ``adam`` (projected).
         num_steps: number of loss evaluations (for L-BFGS, line-search evaluations count).
-        lr: step size (L-BFGS default 1, Adam default 0.02).
+        lr: Adam's step size (default 0.02); L-BFGS-B's line search needs none.
         seed: seed of the noise initialisation.
         callback: called with a ``StepInfo`` after every evaluation; returning True stops the run.
 
@@ -233,7 +235,7 @@ def synthesize(
 
     generator = torch.Generator().manual_seed(seed)
     image = _initial_image(init, None if content is None else content.cpu(), [s.cpu() for s in styles],
-                           size, generator).to(device).requires_grad_(True)
+                           size, generator).clamp(0, 1).to(device).requires_grad_(True)
     params: dict[str, Any] = {
         "backbone": backbone.info.as_dict(), "statistic": statistic, "size": list(size),
         "content_layers": list(content_layers) if content is not None else [],
@@ -245,11 +247,11 @@ def synthesize(
     history: list[dict[str, float]] = []
     best = {"loss": math.inf, "step": 0, "image": image.detach().clone()}
 
-    def evaluate() -> Tensor:
+    def evaluate(x: Tensor) -> Tensor:
+        """L(x) with its gradient in x.grad; records the history and the best image."""
         if len(history) >= num_steps:
-            raise _Stop("")  # L-BFGS's line search may ask for more evaluations than we allow
-        opt.zero_grad(set_to_none=True)
-        terms = objective(image)
+            raise _Stop("")  # the line search may ask for more evaluations than we allow
+        terms = objective(x)
         total = terms["total"]
         record = {k: float(v.detach()) for k, v in terms.items()}
         if not math.isfinite(record["total"]):
@@ -257,27 +259,24 @@ def synthesize(
         total.backward()
         history.append(record)
         if record["total"] < best["loss"]:
-            best.update(loss=record["total"], step=len(history), image=image.detach().clone())
-        if callback is not None and callback(StepInfo(len(history), num_steps, record["total"], record, image.detach())):
+            best.update(loss=record["total"], step=len(history), image=x.detach().clone())
+        if callback is not None and callback(StepInfo(len(history), num_steps, record["total"], record, x.detach())):
             raise _Stop("stopped by the callback")
         return total
 
-    if optimizer == "lbfgs":
-        opt: torch.optim.Optimizer = torch.optim.LBFGS(
-            [image], lr=lr or 1.0, max_iter=num_steps, max_eval=num_steps + 25,
-            tolerance_grad=0.0, tolerance_change=0.0, history_size=50, line_search_fn="strong_wolfe")
-    else:
-        opt = torch.optim.Adam([image], lr=lr or 0.02)
     stopped = ""
     start = time.perf_counter()
     try:
         if optimizer == "lbfgs":
-            opt.step(evaluate)
+            _minimize_lbfgsb(evaluate, image.detach(), num_steps)
         else:
+            adam = torch.optim.Adam([image], lr=lr or 0.02)
             for _ in range(num_steps):
-                opt.step(evaluate)
+                adam.zero_grad(set_to_none=True)
+                evaluate(image)
+                adam.step()
                 with torch.no_grad():
-                    image.clamp_(0, 1)
+                    image.clamp_(0, 1)  # projected gradient descent onto the valid images
     except _Stop as stop:
         stopped = stop.reason
     except KeyboardInterrupt:
@@ -287,6 +286,28 @@ def synthesize(
         warnings.warn(f"Synthesis stopped early ({stopped}); returning the best image of "
                       f"{len(history)} evaluations.", SynthesisNotice, stacklevel=2)
     return SynthesisResult(best["image"].clamp(0, 1).cpu(), history, best["step"], stopped, seconds, params)
+
+
+def _minimize_lbfgsb(evaluate: Callable[[Tensor], Tensor], image: Tensor, num_steps: int) -> None:
+    """Minimise ``evaluate`` over images in [0, 1] with L-BFGS-B (scipy), starting at ``image``.
+
+    The pixels are box-constrained: unconstrained L-BFGS (torch.optim.LBFGS, Justin Johnson's
+    neural-style) drifts outside [0, 1] (here up to a third of the pixels of a texture with a
+    black background) and the clamped image it returns has a style loss hundreds of times
+    higher than the one it optimised. The homework's Lasagne code also used scipy's L-BFGS-B.
+    """
+    shape, device = image.shape, image.device
+
+    def fun(flat: np.ndarray) -> tuple[float, np.ndarray]:
+        x = torch.from_numpy(flat).view(shape).to(device, torch.float32).requires_grad_(True)
+        total = evaluate(x)
+        return float(total.detach()), x.grad.double().cpu().numpy().ravel()
+
+    x0 = image.double().cpu().numpy().ravel()
+    bounds = scipy.optimize.Bounds(np.zeros_like(x0), np.ones_like(x0))
+    scipy.optimize.minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                            options={"maxfun": num_steps, "maxiter": num_steps, "maxcor": 20,
+                                     "ftol": 0.0, "gtol": 0.0})
 
 
 @torch.no_grad()

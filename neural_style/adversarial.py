@@ -1,0 +1,428 @@
+"""Adversarial style loss: per-layer pixel-level discriminators instead of Gram matching.
+
+A layer l turns an image into M_l = H_l * W_l feature vectors f_k in R^{N_l}. Instead of
+comparing a statistic of those vectors (Gram matrix, mean, covariance), a discriminator D_l
+learns to tell the style's vectors (label 1) from the synthesis's (label 0), and the image is
+changed so that D_l mistakes its vectors for the style's. D_l is built from 1x1 convolutions,
+so it classifies each position on its own, like the statistics it replaces it forgets layout.
+
+With s_l = D_l(f) the logit and sigma the logistic function, one step of the loop is
+
+    D update (d_steps times, every d_every image steps), for each layer:
+        L_D,l = mean_{k in style} softplus(-s_l(a_k)) + mean_{k in image} softplus(s_l(f_k))
+    image update (Adam, then clamp to [0, 1]):
+        L_G(x) = beta * sum_l w_l mean_k softplus(-s_l(f_k(x))) + alpha * L_content(x, p)
+
+softplus(-s) = -log sigma(s), so L_G is the non-saturating generator loss of Goodfellow et al.
+(2014). Why logistic regression relates to moment matching: at a stationary point of the
+(convex) logistic loss in the parameters (w, b) of s = w . phi(f) + b,
+
+    mean_style (1 - sigma(s)) phi(a_k) = mean_image sigma(s) phi(f_k),
+
+and when D can no longer tell the two apart (s constant) this says mean_style phi = mean_image
+phi. With phi(f) = f (``LogisticDiscriminator``) only the means can be enforced; with phi(f) =
+(f, f f^T) (``QuadraticDiscriminator``) the second moments, hence mean and covariance, too.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from .backbones import VGGFeatures
+from .images import save_image
+from .statistics import content_loss, feature_covariance, feature_mean
+from .synthesis import (CONTENT_LAYERS, STYLE_LAYERS, StepInfo, SynthesisNotice, _check_weight,
+                        _initial_image)
+
+DiscriminatorName = Literal["logistic", "quadratic", "mlp"]
+Init = Literal["auto", "content", "noise", "style"]
+
+
+class _Standardize(nn.Module):
+    """f -> (f - mu_style) / sqrt(var_style + eps), per channel, fixed once from the style.
+
+    Not in the plain formulation: VGG activations span four orders of magnitude across channels
+    and layers (tens at conv1_1 with Caffe inputs, ~0.1 at conv5_1, exactly 0 in dead channels),
+    and a logistic regression on them is badly conditioned for a single learning rate. An affine
+    map of the inputs does not change the class of functions a 1x1-convolution D can express,
+    only how fast gradient descent moves in it. eps is 1% of the mean channel variance, so a
+    channel that is dead in the style is not blown up by 1 / 0.
+    """
+
+    def __init__(self, style_features: Tensor) -> None:
+        super().__init__()
+        flat = style_features.detach().float().transpose(0, 1).flatten(1)  # (N, B * M)
+        mean, var = flat.mean(dim=1), flat.var(dim=1, unbiased=False)
+        eps = 0.01 * float(var.mean()) + 1e-12
+        self.register_buffer("shift", mean.view(1, -1, 1, 1))
+        self.register_buffer("scale", (var + eps).rsqrt().view(1, -1, 1, 1))
+
+    def forward(self, features: Tensor) -> Tensor:
+        return (features - self.shift) * self.scale
+
+
+class LogisticDiscriminator(nn.Module):
+    """Logistic regression on each feature vector: s(f) = w . f_hat + b, one 1x1 convolution.
+
+    Its equilibrium matches the first moments (means) of the standardised features.
+
+    Args:
+        style_features: (B, N, H, W) features of the style, used only for the standardisation.
+    """
+
+    def __init__(self, style_features: Tensor) -> None:
+        super().__init__()
+        self.standardize = _Standardize(style_features)
+        self.linear = nn.Conv2d(style_features.shape[1], 1, 1)
+        nn.init.zeros_(self.linear.weight)  # the logistic loss is convex: start at "cannot tell"
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, features: Tensor) -> Tensor:
+        """Logits (B, 1, H, W) for features (B, N, H, W); > 0 means "style"."""
+        return self.linear(self.standardize(features))
+
+
+class QuadraticDiscriminator(nn.Module):
+    """Logistic regression on all linear and quadratic features: s(f) = w . f + f^T A f + b.
+
+    f is the standardised feature vector. f^T A f = sum_ij A_ij f_i f_j is linear in the
+    N(N+1)/2 products f_i f_j, so this is plain logistic regression on phi(f) = (f, f f^T) and
+    its equilibrium matches first and second moments, i.e. mean and covariance. A full A (rather
+    than the diagonal f * f, which would only see variances, or a low-rank form, which is no
+    longer convex) costs one N x N 1x1 convolution per position, far less than the VGG pass.
+    A is not symmetrised: f^T A f = f^T ((A + A^T) / 2) f.
+
+    Args:
+        style_features: (B, N, H, W) features of the style, used only for the standardisation.
+    """
+
+    def __init__(self, style_features: Tensor) -> None:
+        super().__init__()
+        n = style_features.shape[1]
+        self.standardize = _Standardize(style_features)
+        self.linear = nn.Conv2d(n, 1, 1)
+        self.quadratic = nn.Conv2d(n, n, 1, bias=False)
+        for p in (self.linear.weight, self.linear.bias, self.quadratic.weight):
+            nn.init.zeros_(p)
+
+    def forward(self, features: Tensor) -> Tensor:
+        """Logits (B, 1, H, W) for features (B, N, H, W); > 0 means "style"."""
+        f = self.standardize(features)
+        # f^T A f normalised by N so that the logit's scale does not grow with the layer width
+        return self.linear(f) + (f * self.quadratic(f)).sum(dim=1, keepdim=True) / f.shape[1]
+
+
+class MLPDiscriminator(nn.Module):
+    """A one-hidden-layer perceptron on each feature vector: 1x1 conv -> LeakyReLU -> 1x1 conv.
+
+    s(f) = v . LeakyReLU(W f + c) + b with W of shape (hidden, N). Not convex in its parameters
+    and not tied to any moment: it can separate distributions with equal mean and covariance.
+
+    Args:
+        style_features: (B, N, H, W) features of the style, used only for the standardisation.
+        hidden: width of the hidden layer.
+        negative_slope: slope of the LeakyReLU for negative inputs.
+    """
+
+    def __init__(self, style_features: Tensor, hidden: int = 64, negative_slope: float = 0.2) -> None:
+        super().__init__()
+        self.standardize = _Standardize(style_features)
+        self.net = nn.Sequential(nn.Conv2d(style_features.shape[1], hidden, 1), nn.LeakyReLU(negative_slope),
+                                 nn.Conv2d(hidden, 1, 1))
+
+    def forward(self, features: Tensor) -> Tensor:
+        """Logits (B, 1, H, W) for features (B, N, H, W); > 0 means "style"."""
+        return self.net(self.standardize(features))
+
+
+DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {
+    "logistic": LogisticDiscriminator, "quadratic": QuadraticDiscriminator, "mlp": MLPDiscriminator,
+}
+
+
+def discriminator_loss(style_logits: Tensor, image_logits: Tensor) -> Tensor:
+    """Balanced binary cross-entropy, mean softplus(-s(style)) + mean softplus(s(image)).
+
+    Args:
+        style_logits: (B, 1, H, W) logits on the style's positions (label 1).
+        image_logits: (B', 1, H', W') logits on the synthesis's positions (label 0).
+
+    Returns:
+        Scalar; 2 log 2 ~ 1.386 when D outputs 0 everywhere.
+    """
+    return F.softplus(-style_logits).mean() + F.softplus(image_logits).mean()
+
+
+def generator_loss(image_logits: Tensor) -> Tensor:
+    """Non-saturating generator loss mean_k -log sigma(s_k) = mean_k softplus(-s_k).
+
+    Args:
+        image_logits: (B, 1, H, W) logits on the synthesis's positions.
+
+    Returns:
+        Scalar; log 2 ~ 0.693 when D outputs 0 everywhere.
+    """
+    return F.softplus(-image_logits).mean()
+
+
+def discriminator_accuracy(style_logits: Tensor, image_logits: Tensor) -> Tensor:
+    """Balanced accuracy (1/2)(P[s(style) > 0] + P[s(image) < 0]), a tie s = 0 counting 1/2.
+
+    0.5 = cannot tell, 1 = separates every position.
+    """
+    return 0.25 * (style_logits.sign().mean() - image_logits.sign().mean()) + 0.5
+
+
+def moment_distances(features: Tensor, style_mean: Tensor, style_cov: Tensor) -> tuple[float, float]:
+    """Relative distances ||mu - mu_s|| / ||mu_s|| and ||Sigma - Sigma_s||_F / ||Sigma_s||_F.
+
+    Args:
+        features: (1, N, H, W) features of the synthesis.
+        style_mean: (1, N) mean of the style's features.
+        style_cov: (1, N, N) covariance of the style's features.
+    """
+    mean, cov = feature_mean(features), feature_covariance(features)
+    d_mean = (mean - style_mean).norm() / style_mean.norm().clamp_min(1e-12)
+    d_cov = (cov - style_cov).norm() / style_cov.norm().clamp_min(1e-12)
+    return float(d_mean), float(d_cov)
+
+
+@dataclass
+class AdversarialResult:
+    """The final image of an adversarial run, clamped to [0, 1], with its history.
+
+    A GAN loss is not monotone (the discriminators move the target), so the lowest generator
+    loss does not mark the best image: ``image`` is the image after the last step.
+
+    Attributes:
+        image: (1, 3, H, W) in [0, 1], on the CPU.
+        history: one dict per image step: ``total`` (the loss the image minimised), ``style``
+            (weighted generator loss), ``content``, ``style/<layer>``, ``discriminator``
+            (weighted D loss), ``d_accuracy``, ``d_updates`` (D optimiser steps in this step)
+            and, when moments are tracked, ``mean/<layer>``, ``cov/<layer>`` and their
+            averages over layers ``mean`` and ``cov``.
+        stopped: ``""`` when the run finished, else why it stopped early.
+        seconds: wall time of the optimisation.
+        params: every parameter of the run, for the PNG metadata.
+        discriminators: the trained discriminators, ``{layer: module}``.
+    """
+
+    image: Tensor
+    history: list[dict[str, float]]
+    stopped: str
+    seconds: float
+    params: dict[str, Any] = field(default_factory=dict)
+    discriminators: nn.ModuleDict = field(default_factory=nn.ModuleDict)
+
+    @property
+    def final_loss(self) -> float:
+        return self.history[-1]["total"] if self.history else math.nan
+
+    def save(self, path: str, **extra: Any) -> None:
+        """Write the image as PNG with ``params`` (and ``extra``) in its metadata."""
+        save_image(self.image, path, {**self.params, "final_loss": self.final_loss, **extra})
+
+
+def _check_positive(name: str, value: float, integer: bool = False) -> None:
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float)) and math.isfinite(value)
+    if not ok or isinstance(value, bool) or value <= 0:
+        kind = "a positive integer" if integer else "a finite number > 0"
+        raise ValueError(f"{name} must be {kind}, got {value!r}.")
+
+
+def adversarial_synthesis(
+    backbone: VGGFeatures,
+    *,
+    style: Tensor,
+    content: Tensor | None = None,
+    size: tuple[int, int] | None = None,
+    discriminator: DiscriminatorName = "logistic",
+    hidden: int = 64,
+    style_layers: Sequence[str] = STYLE_LAYERS,
+    layer_weights: Sequence[float] | None = None,
+    content_layers: Sequence[str] = CONTENT_LAYERS,
+    content_weight: float = 1e-4,
+    style_weight: float = 1.0,
+    num_steps: int = 300,
+    d_steps: int = 1,
+    d_every: int = 1,
+    d_lr: float = 0.01,
+    lr: float = 0.02,
+    seed: int = 0,
+    init: Init = "auto",
+    callback: Callable[[StepInfo], bool | None] | None = None,
+    track_moments: bool = True,
+) -> AdversarialResult:
+    """Texture synthesis or style transfer against per-layer pixel-level discriminators.
+
+    Each image step first trains the discriminators (``d_steps`` Adam steps on the balanced
+    cross-entropy, every ``d_every`` image steps) on the style's features and the current
+    image's, then takes one Adam step on the image with the non-saturating generator loss plus
+    the optional content loss, and clamps the image to [0, 1]. See the module docstring.
+
+    The image is optimised with Adam, not L-BFGS: the objective changes whenever D is updated,
+    and L-BFGS's curvature pairs and line search assume one fixed function.
+
+    Args:
+        backbone: feature extractor (its device is used for the run).
+        style: style image (1, 3, H, W) in [0, 1].
+        content: content image (1, 3, H, W); None synthesises a texture.
+        size: (H, W) of a texture; default the style's size. Ignored with a content image.
+        discriminator: ``logistic`` (linear logistic regression: matches means), ``quadratic``
+            (logistic regression on linear and quadratic features: means and covariances) or
+            ``mlp`` (1x1 conv -> LeakyReLU -> 1x1 conv with ``hidden`` units).
+        hidden: hidden width of the ``mlp`` discriminator.
+        style_layers: layers with a discriminator each (default conv1_1 ... conv5_1).
+        layer_weights: w_l per style layer (default 1 / number of style layers).
+        content_layers: layers of the content loss (default conv4_2).
+        content_weight: alpha, weight of ``statistics.content_loss`` (unused for a texture).
+        style_weight: beta, weight of the generator loss.
+        num_steps: number of image steps.
+        d_steps: discriminator updates per image step on which D is trained.
+        d_every: train D on image steps 1, 1 + d_every, 1 + 2 d_every, ...
+        d_lr: Adam learning rate of the discriminators.
+        lr: Adam learning rate of the image.
+        seed: seeds the noise start and the MLP's initialisation.
+        init: ``content``, ``noise`` or ``style``; ``auto`` = content if given, else noise.
+        callback: called with a ``StepInfo`` (loss = ``total``) after every image step;
+            returning True stops the run.
+        track_moments: record the relative mean and covariance distances to the style per layer
+            at every step (costs one covariance per layer and step).
+
+    Returns:
+        The image after the last step, the history and the trained discriminators. An interrupt
+        (KeyboardInterrupt) or a non-finite loss ends the run early and returns the image so far.
+    """
+    if discriminator not in DISCRIMINATORS:
+        raise ValueError(f"Unknown discriminator {discriminator!r}; choose one of {', '.join(DISCRIMINATORS)}.")
+    if not isinstance(style, Tensor):
+        raise ValueError("style must be one image tensor of shape (1, 3, H, W).")
+    style_layers = list(style_layers)
+    if not style_layers:
+        raise ValueError("Give at least one style layer.")
+    layer_w = list(layer_weights) if layer_weights is not None else [1.0 / len(style_layers)] * len(style_layers)
+    if len(layer_w) != len(style_layers):
+        raise ValueError(f"{len(layer_w)} layer weights for {len(style_layers)} style layers; give one per layer.")
+    layer_w = [_check_weight(f"layer weight {i} ({l})", w) for i, (l, w) in enumerate(zip(style_layers, layer_w))]
+    content_weight = _check_weight("content_weight", content_weight)
+    style_weight = _check_weight("style_weight", style_weight)
+    for name, value in (("num_steps", num_steps), ("d_steps", d_steps), ("d_every", d_every), ("hidden", hidden)):
+        _check_positive(name, value, integer=True)
+    _check_positive("d_lr", d_lr)
+    _check_positive("lr", lr)
+    if init not in ("auto", "content", "noise", "style"):
+        raise ValueError(f"Unknown init {init!r}; choose 'auto', 'content', 'noise' or 'style'.")
+
+    device = next(backbone.parameters()).device
+    style = style.to(device)
+    if content is not None:
+        content = content.to(device)
+        size = tuple(content.shape[-2:])
+    elif size is None:
+        size = tuple(style.shape[-2:])
+    if init == "auto":
+        init = "content" if content is not None else "noise"
+    content_layers = list(content_layers) if content is not None else []
+    alpha = content_weight if content is not None else 0.0
+    weights = dict(zip(style_layers, layer_w))
+
+    with torch.no_grad():
+        style_features = {l: f.float() for l, f in backbone(style, style_layers).items()}
+        content_targets = ({} if content is None else
+                           {l: f.float() for l, f in backbone(content, content_layers).items()})
+        style_moments = {l: (feature_mean(f), feature_covariance(f)) for l, f in style_features.items()}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # the MLP's initialisation; the global RNG is left as it was
+        extra = {"hidden": hidden} if discriminator == "mlp" else {}
+        discriminators = nn.ModuleDict({
+            l: DISCRIMINATORS[discriminator](style_features[l], **extra) for l in style_layers
+        }).to(device)
+    d_of = dict(discriminators.items())
+
+    generator = torch.Generator().manual_seed(seed)
+    image = _initial_image(init, None if content is None else content.cpu(), [style.cpu()], size,
+                           generator).to(device).requires_grad_(True)
+    image_opt = torch.optim.Adam([image], lr=lr)
+    d_opt = torch.optim.Adam(discriminators.parameters(), lr=d_lr, betas=(0.5, 0.999))
+    params: dict[str, Any] = {
+        "backbone": backbone.info.as_dict(), "method": "adversarial", "discriminator": discriminator,
+        "hidden": hidden if discriminator == "mlp" else None, "size": list(size),
+        "content_layers": content_layers, "style_layers": style_layers, "layer_weights": layer_w,
+        "content_weight": alpha, "style_weight": style_weight, "num_steps": num_steps,
+        "d_steps": d_steps, "d_every": d_every, "d_lr": d_lr, "lr": lr, "seed": seed, "init": init,
+        "optimizer": "adam",
+    }
+    layers = list(dict.fromkeys([*style_layers, *content_layers]))
+
+    def d_terms(features: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """Weighted D loss and mean accuracy over layers, on detached image features."""
+        loss, accuracy = image.new_zeros(()), image.new_zeros(())
+        for l in style_layers:
+            s_style, s_image = d_of[l](style_features[l]), d_of[l](features[l])
+            loss = loss + weights[l] * discriminator_loss(s_style, s_image)
+            accuracy = accuracy + discriminator_accuracy(s_style, s_image).detach() / len(style_layers)
+        return loss, accuracy
+
+    history: list[dict[str, float]] = []
+    stopped = ""
+    start = time.perf_counter()
+    try:
+        for step in range(1, num_steps + 1):
+            features = {l: f.float() for l, f in backbone(image, layers).items()}
+            detached = {l: features[l].detach() for l in style_layers}
+            record: dict[str, float] = {}
+            d_updates = d_steps if (step - 1) % d_every == 0 else 0
+            if d_updates:
+                for k in range(d_updates):
+                    d_opt.zero_grad(set_to_none=True)
+                    d_loss, d_acc = d_terms(detached)
+                    if k == 0:  # D as it was before this step's updates, on the current image
+                        record["discriminator"], record["d_accuracy"] = float(d_loss.detach()), float(d_acc)
+                    d_loss.backward()
+                    d_opt.step()
+            else:
+                with torch.no_grad():
+                    d_loss, d_acc = d_terms(detached)
+                record["discriminator"], record["d_accuracy"] = float(d_loss), float(d_acc)
+            record["d_updates"] = float(d_updates)
+
+            terms = {f"style/{l}": generator_loss(d_of[l](features[l])) for l in style_layers}
+            style_term = sum((weights[l] * terms[f"style/{l}"] for l in style_layers), image.new_zeros(()))
+            content_term = sum((content_loss(features[l], p) for l, p in content_targets.items()), image.new_zeros(()))
+            total = style_weight * style_term + alpha * content_term
+            record.update({k: float(v.detach()) for k, v in terms.items()})
+            record.update(total=float(total.detach()), style=float(style_term.detach()),
+                          content=float(content_term.detach()))
+            if not math.isfinite(record["total"]) or not math.isfinite(record["discriminator"]):
+                stopped = f"the loss became non-finite at step {step}"
+                break
+            if track_moments:
+                for l in style_layers:
+                    record[f"mean/{l}"], record[f"cov/{l}"] = moment_distances(detached[l], *style_moments[l])
+                record["mean"] = sum(record[f"mean/{l}"] for l in style_layers) / len(style_layers)
+                record["cov"] = sum(record[f"cov/{l}"] for l in style_layers) / len(style_layers)
+            # Gradient for the image only: the discriminators' .grad stays that of their own loss.
+            (grad,) = torch.autograd.grad(total, image)
+            image.grad = grad
+            image_opt.step()
+            with torch.no_grad():
+                image.clamp_(0, 1)
+            history.append(record)
+            if callback is not None and callback(StepInfo(step, num_steps, record["total"], record, image.detach())):
+                stopped = "stopped by the callback"
+                break
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    seconds = time.perf_counter() - start
+    if stopped and stopped != "stopped by the callback":
+        warnings.warn(f"Adversarial synthesis stopped early ({stopped}); returning the image after "
+                      f"{len(history)} steps.", SynthesisNotice, stacklevel=2)
+    return AdversarialResult(image.detach().clamp(0, 1).cpu(), history, stopped, seconds, params, discriminators)
