@@ -47,19 +47,23 @@ def image_grid(rows: Sequence[Sequence[Tensor | None]], *, backbone: str, col_ti
 
 
 def loss_curves(histories: Mapping[str, Sequence[Mapping[str, float]]], *, backbone: str,
-                keys: Sequence[str] = ("total",), title: str = "", path: str | Path | None = None) -> Figure:
-    """Lowest loss so far against evaluation number (log scale), one line per run and key.
+                keys: Sequence[str] = ("total",), title: str = "", path: str | Path | None = None,
+                lowest_so_far: bool = True) -> Figure:
+    """Loss against evaluation number (log scale), one line per run and key.
 
-    The running minimum hides the line search's trial points, which can be far above the
-    current loss; it is also the loss of the image a run returns at that point.
+    With ``lowest_so_far`` the running minimum is drawn: it hides the line search's trial
+    points, which can be far above the current loss, and it is the loss of the image a run
+    returns at that point. Turn it off for losses that are not minimised (a GAN's).
     """
     fig, ax = plt.subplots(figsize=(6, 3.2))
     for label, history in histories.items():
         for key in keys:
-            values = list(itertools.accumulate((h[key] for h in history), min))
+            values = [h[key] for h in history]
+            if lowest_so_far:
+                values = list(itertools.accumulate(values, min))
             ax.semilogy(range(1, len(values) + 1), values, label=f"{label} {key}" if len(keys) > 1 else label)
     ax.set_xlabel("loss evaluation")
-    ax.set_ylabel("lowest loss so far")
+    ax.set_ylabel("lowest loss so far" if lowest_so_far else "loss")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=11)

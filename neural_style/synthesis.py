@@ -12,6 +12,7 @@ every evaluation of L, and the caller decides how to show progress.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -127,7 +128,7 @@ class Objective:
 
 
 def _check_weight(name: str, value: float) -> float:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+    if isinstance(value, bool) or not (isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0):
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
     return float(value)
 
@@ -197,6 +198,14 @@ def synthesize(
     styles = [style] if isinstance(style, Tensor) else list(style)
     if not styles:
         raise ValueError("Give at least one style image.")
+    for i, image in enumerate(styles + ([] if content is None else [content])):
+        if not torch.isfinite(image).all():
+            which = f"Style image {i}" if i < len(styles) else "The content image"
+            raise ValueError(f"{which} contains NaN or infinite values; load it with load_image.")
+    if not style_layers:
+        raise ValueError("Give at least one style layer (style_layers is empty).")
+    if init not in ("auto", "content", "noise", "style"):
+        raise ValueError(f"Unknown init {init!r}; choose 'content', 'noise' or 'style'.")
     weights = list(blend_weights) if blend_weights is not None else [1.0] * len(styles)
     layer_w = list(layer_weights) if layer_weights is not None else [1.0 / len(style_layers)] * len(style_layers)
     if len(layer_w) != len(style_layers):
@@ -227,6 +236,8 @@ def synthesize(
                          for layer in style_layers}
         content_targets = ({} if content is None else
                            {l: f.float() for l, f in backbone(content, content_layers).items()})
+        if content is None:
+            backbone(styles[0], content_layers)  # unknown content layers fail here too, not silently
     del per_style
     objective = Objective(backbone, style_targets=style_targets, content_targets=content_targets,
                           statistic=stat, layer_weights=dict(zip(style_layers, layer_w)),
@@ -320,7 +331,9 @@ def style_distance(backbone: VGGFeatures, image: Tensor, style: Tensor, *, stati
     """
     stat = get_statistic(statistic)
     device = next(backbone.parameters()).device
-    weights = layer_weights or [1.0 / len(style_layers)] * len(style_layers)
+    if not style_layers:
+        raise ValueError("Give at least one style layer (style_layers is empty).")
+    weights = list(layer_weights) if layer_weights is not None else [1.0 / len(style_layers)] * len(style_layers)
     ours = backbone(image.to(device), style_layers)
     theirs = backbone(style.to(device), style_layers)
     return float(sum(w * stat.loss(ours[l].float(), stat.describe(theirs[l].float()))

@@ -10,7 +10,9 @@ papermill = pytest.importorskip("papermill")
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ["feature_maps.png", "fig_texture.png", "fig_stylized.png", "fig_losses.png",
-           "fig_compare_textures.png", "fig_compare_stylizations.png", "fig_blend.png"]
+           "fig_compare_textures.png", "fig_compare_stylizations.png", "fig_blend.png",
+           "fig_adversarial_textures.png", "fig_adversarial_moments.png", "fig_adversarial_stylized.png",
+           "fig_adversarial_losses.png"]
 
 
 def test_notebook_runs_top_to_bottom(tmp_path: Path) -> None:
@@ -26,5 +28,5 @@ def test_notebook_runs_top_to_bottom(tmp_path: Path) -> None:
     written = {p.name for p in results.glob("*.png")}
     missing = [f for f in FIGURES if f not in written]
     assert not missing, f"figures not written: {missing}"
-    # 1 texture + 1 stylization + 3x3 texture comparisons + 3x3 stylization comparisons + 5 blends
-    assert len([n for n in written if not n.startswith(("fig_", "feature_maps"))]) == 1 + 1 + 9 + 9 + 5
+    # 1 texture + 1 stylization + 3x3 + 3x3 comparisons + 5 blends + 4 adversarial runs
+    assert len([n for n in written if not n.startswith(("fig_", "feature_maps"))]) == 1 + 1 + 9 + 9 + 5 + 4
