@@ -112,6 +112,28 @@ class Objective:
         self.tv_weight, self.tv_exponent = tv_weight, tv_exponent
         self.layers = list(dict.fromkeys([*style_targets, *content_targets]))
 
+    @classmethod
+    @torch.no_grad()
+    def from_images(cls, backbone: VGGFeatures, *, styles: Sequence[Tensor], content: Tensor | None,
+                    blend_weights: Sequence[float], content_layers: Sequence[str],
+                    style_layers: Sequence[str], layer_weights: Sequence[float], statistic: StyleStatistic,
+                    content_weight: float, style_weight: float, tv_weight: float = 0.0,
+                    tv_exponent: float = 2.0) -> "Objective":
+        """Compute the targets once: blended style representations and content features P^l.
+
+        Images are (1, 3, H, W) in [0, 1] on the backbone's device. Without a content image the
+        content layers are still resolved, so a misspelt name fails here rather than silently.
+        """
+        per_style = [backbone(s, style_layers) for s in styles]
+        style_targets = {layer: blend([statistic.describe(f[layer].float()) for f in per_style], blend_weights)
+                         for layer in style_layers}
+        content_features = backbone(styles[0] if content is None else content, content_layers)
+        content_targets = {} if content is None else {l: f.float() for l, f in content_features.items()}
+        return cls(backbone, style_targets=style_targets, content_targets=content_targets, statistic=statistic,
+                   layer_weights=dict(zip(style_layers, layer_weights)),
+                   content_weight=content_weight if content is not None else 0.0, style_weight=style_weight,
+                   tv_weight=tv_weight, tv_exponent=tv_exponent)
+
     def __call__(self, image: Tensor) -> dict[str, Tensor]:
         """Loss terms for ``image`` (1, 3, H, W): ``total`` and its parts (unweighted)."""
         features = self.backbone(image, self.layers)
@@ -230,19 +252,10 @@ def synthesize(
     if init == "auto":
         init = "content" if content is not None else "noise"
 
-    with torch.no_grad():
-        per_style = [backbone(s, style_layers) for s in styles]
-        style_targets = {layer: blend([stat.describe(f[layer].float()) for f in per_style], weights)
-                         for layer in style_layers}
-        content_targets = ({} if content is None else
-                           {l: f.float() for l, f in backbone(content, content_layers).items()})
-        if content is None:
-            backbone(styles[0], content_layers)  # unknown content layers fail here too, not silently
-    del per_style
-    objective = Objective(backbone, style_targets=style_targets, content_targets=content_targets,
-                          statistic=stat, layer_weights=dict(zip(style_layers, layer_w)),
-                          content_weight=content_weight if content is not None else 0.0,
-                          style_weight=style_weight, tv_weight=tv_weight, tv_exponent=tv_exponent)
+    objective = Objective.from_images(
+        backbone, styles=styles, content=content, blend_weights=weights, content_layers=content_layers,
+        style_layers=style_layers, layer_weights=layer_w, statistic=stat, content_weight=content_weight,
+        style_weight=style_weight, tv_weight=tv_weight, tv_exponent=tv_exponent)
 
     generator = torch.Generator().manual_seed(seed)
     image = _initial_image(init, None if content is None else content.cpu(), [s.cpu() for s in styles],
@@ -255,6 +268,13 @@ def synthesize(
         "tv_weight": tv_weight, "tv_exponent": tv_exponent, "init": init, "optimizer": optimizer,
         "num_steps": num_steps, "lr": lr, "seed": seed,
     }
+    return _optimise(objective, image, optimizer=optimizer, num_steps=num_steps, lr=lr,
+                     callback=callback, params=params)
+
+
+def _optimise(objective: Objective, image: Tensor, *, optimizer: str, num_steps: int, lr: float | None,
+              callback: Callable[[StepInfo], bool | None] | None, params: dict[str, Any]) -> SynthesisResult:
+    """Minimise ``objective`` from ``image`` (1, 3, H, W), keeping the best image seen."""
     history: list[dict[str, float]] = []
     best = {"loss": math.inf, "step": 0, "image": image.detach().clone()}
 
@@ -295,7 +315,7 @@ def synthesize(
     seconds = time.perf_counter() - start
     if stopped and stopped != "stopped by the callback":
         warnings.warn(f"Synthesis stopped early ({stopped}); returning the best image of "
-                      f"{len(history)} evaluations.", SynthesisNotice, stacklevel=2)
+                      f"{len(history)} evaluations.", SynthesisNotice, stacklevel=3)
     return SynthesisResult(best["image"].clamp(0, 1).cpu(), history, best["step"], stopped, seconds, params)
 
 
@@ -329,12 +349,12 @@ def style_distance(backbone: VGGFeatures, image: Tensor, style: Tensor, *, stati
 
     Used to judge a result by a statistic it was not optimised for.
     """
-    stat = get_statistic(statistic)
-    device = next(backbone.parameters()).device
     if not style_layers:
         raise ValueError("Give at least one style layer (style_layers is empty).")
+    device = next(backbone.parameters()).device
     weights = list(layer_weights) if layer_weights is not None else [1.0 / len(style_layers)] * len(style_layers)
-    ours = backbone(image.to(device), style_layers)
-    theirs = backbone(style.to(device), style_layers)
-    return float(sum(w * stat.loss(ours[l].float(), stat.describe(theirs[l].float()))
-                     for w, l in zip(weights, style_layers)))
+    objective = Objective.from_images(
+        backbone, styles=[style.to(device)], content=None, blend_weights=[1.0], content_layers=[],
+        style_layers=style_layers, layer_weights=weights, statistic=get_statistic(statistic),
+        content_weight=0.0, style_weight=1.0)
+    return float(objective(image.to(device))["style"])
