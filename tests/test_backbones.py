@@ -306,13 +306,15 @@ def test_vgg19_loads_from_hub_cache(torchvision_checkpoint, monkeypatch):
     assert model.info.weights == str(path)
     assert model.info.pooling == "max"
     _assert_weights_equal_checkpoint(model, tv.state_dict())
-    # Same outputs as the torchvision model the checkpoint came from.
+    # The torchvision model's outputs, brought to the 0-255 scale of Caffe's VGG (see the module).
+    scale = backbones.VGG19_FEATURE_SCALE
+    assert model.info.feature_scale == pytest.approx(255 * (0.229 + 0.224 + 0.225) / 3)
     x = _seeded(1, 3, 64, 64, seed=5)
     with torch.no_grad():
         ours = model(x, ["conv4_2", "pool5"])
         normalised = (x - IMAGENET_MEAN) / IMAGENET_STD
-        torch.testing.assert_close(ours["conv4_2"], tv.features[:23](normalised), atol=1e-5, rtol=1e-4)
-        torch.testing.assert_close(ours["pool5"], tv.features(normalised), atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(ours["conv4_2"], scale * tv.features[:23](normalised), atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(ours["pool5"], scale * tv.features(normalised), atol=1e-4, rtol=1e-4)
 
 
 def test_auto_prefers_cached_vgg19(torchvision_checkpoint, monkeypatch):
