@@ -238,6 +238,149 @@ def _check_positive(name: str, value: float, integer: bool = False) -> None:
         raise ValueError(f"{name} must be {kind}, got {value!r}.")
 
 
+def _validate(*, discriminator: str, style: Tensor, style_layers: Sequence[str],
+              layer_weights: Sequence[float] | None, content_weight: float, style_weight: float,
+              hidden: int, num_steps: int, d_steps: int, d_every: int, d_lr: float, lr: float,
+              init: str) -> tuple[list[str], list[float], float, float]:
+    """Check the arguments of ``adversarial_synthesis``; raise ValueError on the first bad one.
+
+    Returns:
+        The style layers, one weight w_l per style layer (default 1 / number of layers), the
+        content weight and the style weight, as lists and floats.
+    """
+    if discriminator not in DISCRIMINATORS:
+        raise ValueError(f"Unknown discriminator {discriminator!r}; choose one of {', '.join(DISCRIMINATORS)}.")
+    if not isinstance(style, Tensor):
+        raise ValueError("style must be one image tensor of shape (1, 3, H, W).")
+    style_layers = list(style_layers)
+    if not style_layers:
+        raise ValueError("Give at least one style layer.")
+    layer_w = list(layer_weights) if layer_weights is not None else [1.0 / len(style_layers)] * len(style_layers)
+    if len(layer_w) != len(style_layers):
+        raise ValueError(f"{len(layer_w)} layer weights for {len(style_layers)} style layers; give one per layer.")
+    layer_w = [_check_weight(f"layer weight {i} ({l})", w) for i, (l, w) in enumerate(zip(style_layers, layer_w))]
+    content_weight = _check_weight("content_weight", content_weight)
+    style_weight = _check_weight("style_weight", style_weight)
+    for name, value in (("num_steps", num_steps), ("d_steps", d_steps), ("d_every", d_every), ("hidden", hidden)):
+        _check_positive(name, value, integer=True)
+    _check_positive("d_lr", d_lr)
+    _check_positive("lr", lr)
+    if init not in ("auto", "content", "noise", "style"):
+        raise ValueError(f"Unknown init {init!r}; choose 'auto', 'content', 'noise' or 'style'.")
+    return style_layers, layer_w, content_weight, style_weight
+
+
+def _build_discriminators(kind: str, style_features: dict[str, Tensor], *, hidden: int, seed: int,
+                          d_lr: float, device: torch.device) -> tuple[nn.ModuleDict, torch.optim.Adam]:
+    """One discriminator D_l per style layer, and one Adam optimiser for all of them.
+
+    Args:
+        kind: a key of ``DISCRIMINATORS``.
+        style_features: ``{layer: (1, N_l, H_l, W_l)}`` style features, for the standardisation.
+        hidden: hidden width, used only by ``mlp``.
+        seed: seeds the initialisation (only the MLP's is random); the global RNG is left as it was.
+        d_lr: Adam learning rate.
+        device: where the discriminators live.
+
+    Returns:
+        ``{layer: D_l}`` and Adam with betas (0.5, 0.999) over their parameters.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        extra = {"hidden": hidden} if kind == "mlp" else {}
+        discriminators = nn.ModuleDict({l: DISCRIMINATORS[kind](f, **extra) for l, f in style_features.items()})
+        discriminators = discriminators.to(device)
+    return discriminators, torch.optim.Adam(discriminators.parameters(), lr=d_lr, betas=(0.5, 0.999))
+
+
+def _discriminator_terms(discriminators: nn.ModuleDict, style_features: dict[str, Tensor],
+                         image_features: dict[str, Tensor], weights: dict[str, float]) -> tuple[Tensor, Tensor]:
+    """Weighted D loss sum_l w_l L_D,l and mean accuracy over layers.
+
+    Args:
+        discriminators: ``{layer: D_l}``.
+        style_features: ``{layer: (1, N_l, H_l, W_l)}`` of the style (label 1).
+        image_features: ``{layer: (1, N_l, H_l, W_l)}`` of the image (label 0), detached.
+        weights: w_l per style layer.
+
+    Returns:
+        Two scalars: the loss (differentiable in D's parameters) and the accuracy (detached).
+    """
+    zero = next(iter(image_features.values())).new_zeros(())
+    loss, accuracy = zero, zero
+    for l, w in weights.items():
+        s_style, s_image = discriminators[l](style_features[l]), discriminators[l](image_features[l])
+        loss = loss + w * discriminator_loss(s_style, s_image)
+        accuracy = accuracy + discriminator_accuracy(s_style, s_image).detach() / len(weights)
+    return loss, accuracy
+
+
+def _discriminator_step(discriminators: nn.ModuleDict, d_opt: torch.optim.Optimizer,
+                        style_features: dict[str, Tensor], image_features: dict[str, Tensor],
+                        weights: dict[str, float], d_updates: int) -> tuple[float, float]:
+    """Take ``d_updates`` (>= 0) Adam steps on sum_l w_l L_D,l for fixed image features.
+
+    Args and weights as in ``_discriminator_terms``.
+
+    Returns:
+        The D loss and accuracy before the first update, i.e. of D as it was on the current image.
+    """
+    if not d_updates:
+        with torch.no_grad():
+            d_loss, d_acc = _discriminator_terms(discriminators, style_features, image_features, weights)
+        return float(d_loss), float(d_acc)
+    for k in range(d_updates):
+        d_opt.zero_grad(set_to_none=True)
+        d_loss, d_acc = _discriminator_terms(discriminators, style_features, image_features, weights)
+        if k == 0:
+            before = float(d_loss.detach()), float(d_acc)
+        d_loss.backward()
+        d_opt.step()
+    return before
+
+
+def _image_loss(discriminators: nn.ModuleDict, features: dict[str, Tensor], content_targets: dict[str, Tensor],
+                weights: dict[str, float], style_weight: float,
+                content_weight: float) -> tuple[Tensor, dict[str, float]]:
+    """L_G(x) = beta * sum_l w_l mean_k softplus(-s_l(f_k(x))) + alpha * L_content(x, p).
+
+    Args:
+        discriminators: ``{layer: D_l}``.
+        features: ``{layer: (1, N_l, H_l, W_l)}`` of the image, attached to its graph.
+        content_targets: ``{layer: (1, N_l, H_l, W_l)}`` P^l; empty for a texture.
+        weights: w_l per style layer.
+        style_weight, content_weight: beta, alpha.
+
+    Returns:
+        L_G as a scalar tensor, and its parts as floats: ``style/<layer>`` (unweighted),
+        ``total``, ``style`` (sum_l w_l of the former) and ``content`` (unweighted).
+    """
+    zero = next(iter(features.values())).new_zeros(())
+    terms = {f"style/{l}": generator_loss(discriminators[l](features[l])) for l in weights}
+    style_term = sum((w * terms[f"style/{l}"] for l, w in weights.items()), zero)
+    content_term = sum((content_loss(features[l], p) for l, p in content_targets.items()), zero)
+    total = style_weight * style_term + content_weight * content_term
+    record = {k: float(v.detach()) for k, v in terms.items()}
+    record.update(total=float(total.detach()), style=float(style_term.detach()), content=float(content_term.detach()))
+    return total, record
+
+
+def _moments_record(image_features: dict[str, Tensor],
+                    style_moments: dict[str, tuple[Tensor, Tensor]]) -> dict[str, float]:
+    """``mean/<layer>`` and ``cov/<layer>`` from ``moment_distances``, and their averages ``mean``, ``cov``.
+
+    Args:
+        image_features: ``{layer: (1, N_l, H_l, W_l)}`` of the image, one entry per style layer.
+        style_moments: ``{layer: ((1, N_l), (1, N_l, N_l))}`` mean and covariance of the style.
+    """
+    record: dict[str, float] = {}
+    for l, (mean, cov) in style_moments.items():
+        record[f"mean/{l}"], record[f"cov/{l}"] = moment_distances(image_features[l], mean, cov)
+    record["mean"] = sum(record[f"mean/{l}"] for l in style_moments) / len(style_moments)
+    record["cov"] = sum(record[f"cov/{l}"] for l in style_moments) / len(style_moments)
+    return record
+
+
 def adversarial_synthesis(
     backbone: VGGFeatures,
     *,
@@ -311,25 +454,10 @@ def adversarial_synthesis(
         The image after the last step, the history and the trained discriminators. An interrupt
         (KeyboardInterrupt) or a non-finite loss ends the run early and returns the image so far.
     """
-    if discriminator not in DISCRIMINATORS:
-        raise ValueError(f"Unknown discriminator {discriminator!r}; choose one of {', '.join(DISCRIMINATORS)}.")
-    if not isinstance(style, Tensor):
-        raise ValueError("style must be one image tensor of shape (1, 3, H, W).")
-    style_layers = list(style_layers)
-    if not style_layers:
-        raise ValueError("Give at least one style layer.")
-    layer_w = list(layer_weights) if layer_weights is not None else [1.0 / len(style_layers)] * len(style_layers)
-    if len(layer_w) != len(style_layers):
-        raise ValueError(f"{len(layer_w)} layer weights for {len(style_layers)} style layers; give one per layer.")
-    layer_w = [_check_weight(f"layer weight {i} ({l})", w) for i, (l, w) in enumerate(zip(style_layers, layer_w))]
-    content_weight = _check_weight("content_weight", content_weight)
-    style_weight = _check_weight("style_weight", style_weight)
-    for name, value in (("num_steps", num_steps), ("d_steps", d_steps), ("d_every", d_every), ("hidden", hidden)):
-        _check_positive(name, value, integer=True)
-    _check_positive("d_lr", d_lr)
-    _check_positive("lr", lr)
-    if init not in ("auto", "content", "noise", "style"):
-        raise ValueError(f"Unknown init {init!r}; choose 'auto', 'content', 'noise' or 'style'.")
+    style_layers, layer_w, content_weight, style_weight = _validate(
+        discriminator=discriminator, style=style, style_layers=style_layers, layer_weights=layer_weights,
+        content_weight=content_weight, style_weight=style_weight, hidden=hidden, num_steps=num_steps,
+        d_steps=d_steps, d_every=d_every, d_lr=d_lr, lr=lr, init=init)
 
     device = next(backbone.parameters()).device
     style = style.to(device)
@@ -349,19 +477,13 @@ def adversarial_synthesis(
         content_targets = ({} if content is None else
                            {l: f.float() for l, f in backbone(content, content_layers).items()})
         style_moments = {l: (feature_mean(f), feature_covariance(f)) for l, f in style_features.items()}
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)  # the MLP's initialisation; the global RNG is left as it was
-        extra = {"hidden": hidden} if discriminator == "mlp" else {}
-        discriminators = nn.ModuleDict({
-            l: DISCRIMINATORS[discriminator](style_features[l], **extra) for l in style_layers
-        }).to(device)
-    d_of = dict(discriminators.items())
+    discriminators, d_opt = _build_discriminators(discriminator, style_features, hidden=hidden, seed=seed,
+                                                  d_lr=d_lr, device=device)
 
     generator = torch.Generator().manual_seed(seed)
     image = _initial_image(init, None if content is None else content.cpu(), [style.cpu()], size,
                            generator).to(device).requires_grad_(True)
     image_opt = torch.optim.Adam([image], lr=lr)
-    d_opt = torch.optim.Adam(discriminators.parameters(), lr=d_lr, betas=(0.5, 0.999))
     params: dict[str, Any] = {
         "backbone": backbone.info.as_dict(), "method": "adversarial", "discriminator": discriminator,
         "hidden": hidden if discriminator == "mlp" else None, "size": list(size),
@@ -372,15 +494,6 @@ def adversarial_synthesis(
     }
     layers = list(dict.fromkeys([*style_layers, *content_layers]))
 
-    def d_terms(features: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """Weighted D loss and mean accuracy over layers, on detached image features."""
-        loss, accuracy = image.new_zeros(()), image.new_zeros(())
-        for l in style_layers:
-            s_style, s_image = d_of[l](style_features[l]), d_of[l](features[l])
-            loss = loss + weights[l] * discriminator_loss(s_style, s_image)
-            accuracy = accuracy + discriminator_accuracy(s_style, s_image).detach() / len(style_layers)
-        return loss, accuracy
-
     history: list[dict[str, float]] = []
     stopped = ""
     start = time.perf_counter()
@@ -388,37 +501,16 @@ def adversarial_synthesis(
         for step in range(1, num_steps + 1):
             features = {l: f.float() for l, f in backbone(image, layers).items()}
             detached = {l: features[l].detach() for l in style_layers}
-            record: dict[str, float] = {}
             d_updates = d_steps if (step - 1) % d_every == 0 else 0
-            if d_updates:
-                for k in range(d_updates):
-                    d_opt.zero_grad(set_to_none=True)
-                    d_loss, d_acc = d_terms(detached)
-                    if k == 0:  # D as it was before this step's updates, on the current image
-                        record["discriminator"], record["d_accuracy"] = float(d_loss.detach()), float(d_acc)
-                    d_loss.backward()
-                    d_opt.step()
-            else:
-                with torch.no_grad():
-                    d_loss, d_acc = d_terms(detached)
-                record["discriminator"], record["d_accuracy"] = float(d_loss), float(d_acc)
-            record["d_updates"] = float(d_updates)
-
-            terms = {f"style/{l}": generator_loss(d_of[l](features[l])) for l in style_layers}
-            style_term = sum((weights[l] * terms[f"style/{l}"] for l in style_layers), image.new_zeros(()))
-            content_term = sum((content_loss(features[l], p) for l, p in content_targets.items()), image.new_zeros(()))
-            total = style_weight * style_term + alpha * content_term
-            record.update({k: float(v.detach()) for k, v in terms.items()})
-            record.update(total=float(total.detach()), style=float(style_term.detach()),
-                          content=float(content_term.detach()))
+            d_loss, d_acc = _discriminator_step(discriminators, d_opt, style_features, detached, weights, d_updates)
+            record = {"discriminator": d_loss, "d_accuracy": d_acc, "d_updates": float(d_updates)}
+            total, terms = _image_loss(discriminators, features, content_targets, weights, style_weight, alpha)
+            record.update(terms)
             if not math.isfinite(record["total"]) or not math.isfinite(record["discriminator"]):
                 stopped = f"the loss became non-finite at step {step}"
                 break
             if track_moments:
-                for l in style_layers:
-                    record[f"mean/{l}"], record[f"cov/{l}"] = moment_distances(detached[l], *style_moments[l])
-                record["mean"] = sum(record[f"mean/{l}"] for l in style_layers) / len(style_layers)
-                record["cov"] = sum(record[f"cov/{l}"] for l in style_layers) / len(style_layers)
+                record.update(_moments_record(detached, style_moments))
             # Gradient for the image only: the discriminators' .grad stays that of their own loss.
             (grad,) = torch.autograd.grad(total, image)
             image.grad = grad
