@@ -178,6 +178,10 @@ class VGGFeatures(nn.Module):
                 return module.out_channels
         return 3
 
+    def check_layers(self, layers: Iterable[str]) -> None:
+        """Raise ``UnknownLayerError`` (listing the valid names) if any name is unknown."""
+        self._resolve(layers)
+
     def _resolve(self, layers: Iterable[str]) -> list[int]:
         indices = []
         for layer in layers:

@@ -122,13 +122,14 @@ class Objective:
         """Compute the targets once: blended style representations and content features P^l.
 
         Images are (1, 3, H, W) in [0, 1] on the backbone's device. Without a content image the
-        content layers are still resolved, so a misspelt name fails here rather than silently.
+        content layers are still checked, so a misspelt name fails here rather than silently.
         """
         per_style = [backbone(s, style_layers) for s in styles]
         style_targets = {layer: blend([statistic.describe(f[layer].float()) for f in per_style], blend_weights)
                          for layer in style_layers}
-        content_features = backbone(styles[0] if content is None else content, content_layers)
-        content_targets = {} if content is None else {l: f.float() for l, f in content_features.items()}
+        backbone.check_layers(content_layers)
+        content_features = {} if content is None else backbone(content, content_layers)
+        content_targets = {layer: f.float() for layer, f in content_features.items()}
         return cls(backbone, style_targets=style_targets, content_targets=content_targets, statistic=statistic,
                    layer_weights=dict(zip(style_layers, layer_weights)),
                    content_weight=content_weight if content is not None else 0.0, style_weight=style_weight,
