@@ -40,7 +40,7 @@ from .backbones import VGGFeatures
 from .images import save_image
 from .statistics import content_loss, feature_covariance, feature_mean
 from .synthesis import (CONTENT_LAYERS, STYLE_LAYERS, StepInfo, SynthesisNotice, _check_weight,
-                        _initial_image)
+                        _initial_image, _style_layer_weights)
 
 DiscriminatorName = Literal["logistic", "quadratic", "mlp"]
 Init = Literal["auto", "content", "noise", "style"]
@@ -253,12 +253,7 @@ def _validate(*, discriminator: str, style: Tensor, style_layers: Sequence[str],
     if not isinstance(style, Tensor):
         raise ValueError("style must be one image tensor of shape (1, 3, H, W).")
     style_layers = list(style_layers)
-    if not style_layers:
-        raise ValueError("Give at least one style layer.")
-    layer_w = list(layer_weights) if layer_weights is not None else [1.0 / len(style_layers)] * len(style_layers)
-    if len(layer_w) != len(style_layers):
-        raise ValueError(f"{len(layer_w)} layer weights for {len(style_layers)} style layers; give one per layer.")
-    layer_w = [_check_weight(f"layer weight {i} ({l})", w) for i, (l, w) in enumerate(zip(style_layers, layer_w))]
+    layer_w = _style_layer_weights(style_layers, layer_weights)
     content_weight = _check_weight("content_weight", content_weight)
     style_weight = _check_weight("style_weight", style_weight)
     for name, value in (("num_steps", num_steps), ("d_steps", d_steps), ("d_every", d_every), ("hidden", hidden)):

@@ -156,6 +156,16 @@ def _check_weight(name: str, value: float) -> float:
     return float(value)
 
 
+def _style_layer_weights(style_layers: Sequence[str], layer_weights: Sequence[float] | None) -> list[float]:
+    """Checked w_l, one per style layer; default 1 / number of style layers (the paper)."""
+    if not style_layers:
+        raise ValueError("Give at least one style layer (style_layers is empty).")
+    weights = list(layer_weights) if layer_weights is not None else [1.0 / len(style_layers)] * len(style_layers)
+    if len(weights) != len(style_layers):
+        raise ValueError(f"{len(weights)} layer weights for {len(style_layers)} style layers; give one per layer.")
+    return [_check_weight(f"layer weight {i} ({layer})", w) for i, (layer, w) in enumerate(zip(style_layers, weights))]
+
+
 def _initial_image(init: str, content: Tensor | None, styles: list[Tensor], size: tuple[int, int],
                    generator: torch.Generator) -> Tensor:
     if init == "content":
@@ -225,16 +235,10 @@ def synthesize(
         if not torch.isfinite(image).all():
             which = f"Style image {i}" if i < len(styles) else "The content image"
             raise ValueError(f"{which} contains NaN or infinite values; load it with load_image.")
-    if not style_layers:
-        raise ValueError("Give at least one style layer (style_layers is empty).")
     if init not in ("auto", "content", "noise", "style"):
         raise ValueError(f"Unknown init {init!r}; choose 'content', 'noise' or 'style'.")
     weights = list(blend_weights) if blend_weights is not None else [1.0] * len(styles)
-    layer_w = list(layer_weights) if layer_weights is not None else [1.0 / len(style_layers)] * len(style_layers)
-    if len(layer_w) != len(style_layers):
-        raise ValueError(f"{len(layer_w)} layer weights for {len(style_layers)} style layers; give one per layer.")
-    for i, w in enumerate(layer_w):
-        _check_weight(f"layer weight {i} ({style_layers[i]})", w)
+    layer_w = _style_layer_weights(style_layers, layer_weights)
     content_weight = _check_weight("content_weight", content_weight)
     style_weight = _check_weight("style_weight", style_weight)
     tv_weight = _check_weight("tv_weight", tv_weight)
@@ -350,10 +354,8 @@ def style_distance(backbone: VGGFeatures, image: Tensor, style: Tensor, *, stati
 
     Used to judge a result by a statistic it was not optimised for.
     """
-    if not style_layers:
-        raise ValueError("Give at least one style layer (style_layers is empty).")
+    weights = _style_layer_weights(style_layers, layer_weights)
     device = next(backbone.parameters()).device
-    weights = list(layer_weights) if layer_weights is not None else [1.0 / len(style_layers)] * len(style_layers)
     objective = Objective.from_images(
         backbone, styles=[style.to(device)], content=None, blend_weights=[1.0], content_layers=[],
         style_layers=style_layers, layer_weights=weights, statistic=get_statistic(statistic),
