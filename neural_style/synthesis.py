@@ -22,8 +22,10 @@ import numpy as np
 import scipy.optimize
 import torch
 from torch import Tensor
+from torch.nn import functional as F
 
 from .backbones import VGGFeatures
+from .devices import Precision, autocast_dtype, prepare_for_speed
 from .images import save_image
 from .statistics import (Representation, StyleStatistic, blend, content_loss, get_statistic,
                          total_variation)
@@ -32,6 +34,8 @@ CONTENT_LAYERS = ("conv4_2",)
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 Init = Literal["auto", "content", "noise", "style"]
 OptimizerName = Literal["lbfgs", "adam"]
+Schedule = Sequence[tuple[int, int]]
+SMALLEST_SCALE = 128  # long side of the coarsest scale of the default schedule
 
 
 class SynthesisNotice(UserWarning):
@@ -99,13 +103,15 @@ class Objective:
         layer_weights: w_l per style layer.
         content_weight, style_weight, tv_weight: alpha, beta, gamma.
         tv_exponent: beta of the total-variation regulariser.
+        autocast: dtype the backbone runs in (bf16 or fp16 autocast), None for float32. The
+            statistics and losses are computed in float32 either way.
     """
 
     def __init__(self, backbone: VGGFeatures, *, style_targets: dict[str, Representation],
                  content_targets: dict[str, Tensor], statistic: StyleStatistic,
                  layer_weights: dict[str, float], content_weight: float, style_weight: float,
-                 tv_weight: float = 0.0, tv_exponent: float = 2.0) -> None:
-        self.backbone, self.statistic = backbone, statistic
+                 tv_weight: float = 0.0, tv_exponent: float = 2.0, autocast: torch.dtype | None = None) -> None:
+        self.backbone, self.statistic, self.autocast = backbone, statistic, autocast
         self.style_targets, self.content_targets = style_targets, content_targets
         self.layer_weights = layer_weights
         self.content_weight, self.style_weight = content_weight, style_weight
@@ -118,7 +124,7 @@ class Objective:
                     blend_weights: Sequence[float], content_layers: Sequence[str],
                     style_layers: Sequence[str], layer_weights: Sequence[float], statistic: StyleStatistic,
                     content_weight: float, style_weight: float, tv_weight: float = 0.0,
-                    tv_exponent: float = 2.0) -> "Objective":
+                    tv_exponent: float = 2.0, autocast: torch.dtype | None = None) -> "Objective":
         """Compute the targets once: blended style representations and content features P^l.
 
         Images are (1, 3, H, W) in [0, 1] on the backbone's device. Without a content image the
@@ -133,11 +139,12 @@ class Objective:
         return cls(backbone, style_targets=style_targets, content_targets=content_targets, statistic=statistic,
                    layer_weights=dict(zip(style_layers, layer_weights)),
                    content_weight=content_weight if content is not None else 0.0, style_weight=style_weight,
-                   tv_weight=tv_weight, tv_exponent=tv_exponent)
+                   tv_weight=tv_weight, tv_exponent=tv_exponent, autocast=autocast)
 
     def __call__(self, image: Tensor) -> dict[str, Tensor]:
         """Loss terms for ``image`` (1, 3, H, W): ``total`` and its parts (unweighted)."""
-        features = self.backbone(image, self.layers)
+        with torch.autocast(image.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None):
+            features = self.backbone(image.contiguous(memory_format=torch.channels_last), self.layers)
         terms: dict[str, Tensor] = {}
         zero = image.new_zeros(())
         for layer, target in self.style_targets.items():
@@ -166,18 +173,57 @@ def _style_layer_weights(style_layers: Sequence[str], layer_weights: Sequence[fl
     return [_check_weight(f"layer weight {i} ({layer})", w) for i, (layer, w) in enumerate(zip(style_layers, weights))]
 
 
-def _initial_image(init: str, content: Tensor | None, styles: list[Tensor], size: tuple[int, int],
+def _initial_image(init: str | Tensor, content: Tensor | None, styles: list[Tensor], size: tuple[int, int],
                    generator: torch.Generator) -> Tensor:
+    if isinstance(init, Tensor):
+        if init.dim() != 4 or init.shape[:2] != (1, 3) or not torch.isfinite(init).all():
+            raise ValueError(f"An initial image must be a finite (1, 3, H, W) tensor, got shape {tuple(init.shape)}.")
+        return _resized(init.cpu(), size)
     if init == "content":
         if content is None:
             raise ValueError("init='content' needs a content image; use init='noise' for a texture.")
         return content.clone()
     if init == "style":
-        return torch.nn.functional.interpolate(styles[0], size=size, mode="bicubic",
-                                               align_corners=False).clamp(0, 1)
+        return _resized(styles[0], size)
     if init == "noise":
         return torch.rand((1, 3, *size), generator=generator)
     raise ValueError(f"Unknown init {init!r}; choose 'content', 'noise' or 'style'.")
+
+
+def _resized(image: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bicubic resize of (1, 3, H, W) to ``size``, clamped to [0, 1]; antialiased when shrinking."""
+    if tuple(image.shape[-2:]) == tuple(size):
+        return image.clone()
+    return F.interpolate(image, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+
+
+def coarse_to_fine(long_side: int, num_steps: int, *, smallest: int = SMALLEST_SCALE) -> list[tuple[int, int]]:
+    """The default schedule: (long side, evaluations) per stage, ending at ``long_side``.
+
+    The long side is halved while it stays at least ``smallest`` pixels. The evaluations are
+    split so that each stage gets twice as many as the next finer one (a stage at half the size
+    costs a quarter as much): for 512 px and 300 evaluations, (128, 172), (256, 86), (512, 42).
+    Images smaller than ``2 * smallest`` run at a single scale.
+    """
+    sides = [long_side]
+    while sides[0] // 2 >= smallest:
+        sides.insert(0, sides[0] // 2)
+    shares = [2 ** (len(sides) - 1 - i) for i in range(len(sides))]
+    steps = [max(1, num_steps * share // sum(shares)) for share in shares]
+    steps[-1] = max(1, num_steps - sum(steps[:-1]))
+    return list(zip(sides, steps))
+
+
+def _check_schedule(schedule: Schedule, long_side: int) -> list[tuple[int, int]]:
+    stages = [tuple(stage) for stage in schedule]
+    if not stages or any(len(s) != 2 or not all(isinstance(v, int) and v >= 1 for v in s) for s in stages):
+        raise ValueError(f"scales must be 'auto', 'single' or a list of (long side, evaluations) pairs of "
+                         f"positive integers, got {schedule!r}.")
+    sides = [side for side, _ in stages]
+    if sides != sorted(set(sides)) or sides[-1] != long_side:
+        raise ValueError(f"The long sides of the scales must increase and end at the image's long side "
+                         f"({long_side} px), got {sides}.")
+    return stages  # type: ignore[return-value]
 
 
 def synthesize(
@@ -195,12 +241,14 @@ def synthesize(
     tv_weight: float = 0.0,
     tv_exponent: float = 2.0,
     statistic: str = "gram",
-    init: Init = "auto",
+    init: Init | Tensor = "auto",
     optimizer: OptimizerName = "lbfgs",
     num_steps: int = 300,
     lr: float | None = None,
     seed: int = 0,
     callback: Callable[[StepInfo], bool | None] | None = None,
+    precision: Precision = "auto",
+    scales: Literal["auto", "single"] | Schedule = "auto",
 ) -> SynthesisResult:
     """Optimise an image so its features match a content image and one or more styles.
 
@@ -216,17 +264,26 @@ def synthesize(
         content_weight, style_weight: alpha and beta (paper: alpha / beta = 1e-3 or 1e-4).
         tv_weight, tv_exponent: weight and exponent of the total-variation regulariser.
         statistic: ``gram`` (paper), ``mean`` or ``mean_cov``.
-        init: ``content``, ``noise`` or ``style``; ``auto`` = content if given, else noise.
+        init: ``content``, ``noise`` or ``style``; ``auto`` = content if given, else noise; or an
+            image (1, 3, h, w) to start from (resized to the first scale).
         optimizer: ``lbfgs`` (L-BFGS-B, pixels bounded to [0, 1]) or ``adam`` (projected).
-        num_steps: number of loss evaluations (for L-BFGS, line-search evaluations count).
+        num_steps: number of loss evaluations over all scales (for L-BFGS, line-search
+            evaluations count).
         lr: Adam's step size (default 0.02); L-BFGS-B's line search needs none.
         seed: seed of the noise initialisation.
         callback: called with a ``StepInfo`` after every evaluation; returning True stops the run.
+        precision: dtype of the backbone: ``auto`` (bf16 where the hardware has it, see
+            ``devices.autocast_dtype``), ``fp32``, ``bf16`` or ``fp16`` (CUDA). Losses stay float32.
+        scales: coarse-to-fine schedule as (long side, evaluations) pairs ending at the image's
+            long side; the result of each scale, upsampled, starts the next, and the content and
+            style images are resized by the same factor. ``auto`` = ``coarse_to_fine(long side,
+            num_steps)``; ``single`` = all ``num_steps`` at full size (the paper's procedure).
+            An explicit schedule replaces ``num_steps``.
 
     Returns:
-        The best image seen (lowest loss), its loss history and the run's parameters. An
-        interrupt (KeyboardInterrupt) or a non-finite loss ends the run early and still returns
-        the best finite image so far.
+        The best image seen at the final scale (lowest loss), its loss history and the run's
+        parameters. An interrupt (KeyboardInterrupt) or a non-finite loss ends the run early and
+        still returns the best finite image so far, upsampled to the requested size.
     """
     styles = [style] if isinstance(style, Tensor) else list(style)
     if not styles:
@@ -235,7 +292,7 @@ def synthesize(
         if not torch.isfinite(image).all():
             which = f"Style image {i}" if i < len(styles) else "The content image"
             raise ValueError(f"{which} contains NaN or infinite values; load it with load_image.")
-    if init not in ("auto", "content", "noise", "style"):
+    if not isinstance(init, Tensor) and init not in ("auto", "content", "noise", "style"):
         raise ValueError(f"Unknown init {init!r}; choose 'content', 'noise' or 'style'.")
     weights = list(blend_weights) if blend_weights is not None else [1.0] * len(styles)
     layer_w = _style_layer_weights(style_layers, layer_weights)
@@ -248,60 +305,98 @@ def synthesize(
         raise ValueError(f"Unknown optimizer {optimizer!r}; choose 'lbfgs' or 'adam'.")
     stat = get_statistic(statistic)
     device = next(backbone.parameters()).device
-    styles = [s.to(device) for s in styles]
+    dtype = autocast_dtype(device, precision)
     if content is not None:
-        content = content.to(device)
         size = tuple(content.shape[-2:])
     elif size is None:
         size = tuple(styles[0].shape[-2:])
+    long_side = max(size)
+    if scales == "auto":
+        stages = coarse_to_fine(long_side, num_steps)
+    elif scales == "single":
+        stages = [(long_side, num_steps)]
+    else:
+        stages = _check_schedule(scales, long_side)
     if init == "auto":
         init = "content" if content is not None else "noise"
+    prepare_for_speed(backbone, device)
 
-    objective = Objective.from_images(
-        backbone, styles=styles, content=content, blend_weights=weights, content_layers=content_layers,
-        style_layers=style_layers, layer_weights=layer_w, statistic=stat, content_weight=content_weight,
-        style_weight=style_weight, tv_weight=tv_weight, tv_exponent=tv_exponent)
-
-    generator = torch.Generator().manual_seed(seed)
-    image = _initial_image(init, None if content is None else content.cpu(), [s.cpu() for s in styles],
-                           size, generator).clamp(0, 1).to(device).requires_grad_(True)
     params: dict[str, Any] = {
         "backbone": backbone.info.as_dict(), "statistic": statistic, "size": list(size),
         "content_layers": list(content_layers) if content is not None else [],
         "style_layers": list(style_layers), "layer_weights": layer_w, "blend_weights": weights,
         "content_weight": content_weight if content is not None else 0.0, "style_weight": style_weight,
-        "tv_weight": tv_weight, "tv_exponent": tv_exponent, "init": init, "optimizer": optimizer,
-        "num_steps": num_steps, "lr": lr, "seed": seed,
+        "tv_weight": tv_weight, "tv_exponent": tv_exponent,
+        "init": "image" if isinstance(init, Tensor) else init, "optimizer": optimizer,
+        "num_steps": sum(steps for _, steps in stages), "lr": lr, "seed": seed,
+        "precision": str(dtype).removeprefix("torch.") if dtype else "float32", "scales": stages,
     }
-    return _optimise(objective, image, optimizer=optimizer, num_steps=num_steps, lr=lr,
-                     callback=callback, params=params)
+    generator = torch.Generator().manual_seed(seed)
+    total = params["num_steps"]
+    history: list[dict[str, float]] = []
+    image, best_step, stopped = None, 0, ""
+    start = time.perf_counter()
+    for side, steps in stages:
+        factor = side / long_side
+        stage_size = (max(1, round(size[0] * factor)), max(1, round(size[1] * factor)))
+        stage_styles = [_resized(s.cpu(), (max(1, round(s.shape[-2] * factor)), max(1, round(s.shape[-1] * factor))))
+                        for s in styles]
+        stage_content = None if content is None else _resized(content.cpu(), stage_size)
+        objective = Objective.from_images(
+            backbone, styles=[s.to(device) for s in stage_styles],
+            content=None if stage_content is None else stage_content.to(device), blend_weights=weights,
+            content_layers=content_layers, style_layers=style_layers, layer_weights=layer_w, statistic=stat,
+            content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
+            tv_exponent=tv_exponent, autocast=dtype)
+        if image is None:
+            image = _initial_image(init, stage_content, stage_styles, stage_size, generator)
+        else:
+            image = _resized(image, stage_size)
+        image, best_step, stopped = _optimise(
+            objective, image.clamp(0, 1).to(device), optimizer=optimizer, num_steps=steps, lr=lr,
+            callback=callback, history=history, total_steps=total, record={"scale": float(side)})
+        if stopped:
+            break
+    seconds = time.perf_counter() - start
+    if stopped and stopped != "stopped by the callback":
+        warnings.warn(f"Synthesis stopped early ({stopped}); returning the best image of "
+                      f"{len(history)} evaluations.", SynthesisNotice, stacklevel=2)
+    return SynthesisResult(_resized(image, size), history, best_step, stopped, seconds, params)
 
 
 def _optimise(objective: Objective, image: Tensor, *, optimizer: str, num_steps: int, lr: float | None,
-              callback: Callable[[StepInfo], bool | None] | None, params: dict[str, Any]) -> SynthesisResult:
-    """Minimise ``objective`` from ``image`` (1, 3, H, W), keeping the best image seen."""
-    history: list[dict[str, float]] = []
+              callback: Callable[[StepInfo], bool | None] | None, history: list[dict[str, float]],
+              total_steps: int, record: dict[str, float]) -> tuple[Tensor, int, str]:
+    """Minimise ``objective`` from ``image`` (1, 3, H, W) for ``num_steps`` evaluations.
+
+    Appends one record of loss terms (plus ``record``) per evaluation to ``history``.
+
+    Returns:
+        The best image seen (CPU, clamped), its 1-based index in ``history`` (0 = ``image``
+        itself, when no evaluation finished) and why the run stopped early (``""`` if it did not).
+    """
+    first = len(history)
     best = {"loss": math.inf, "step": 0, "image": image.detach().clone()}
 
     def evaluate(x: Tensor) -> Tensor:
         """L(x) with its gradient in x.grad; records the history and the best image."""
-        if len(history) >= num_steps:
+        if len(history) - first >= num_steps:
             raise _Stop("")  # the line search may ask for more evaluations than we allow
         terms = objective(x)
         total = terms["total"]
-        record = {k: float(v.detach()) for k, v in terms.items()}
-        if not math.isfinite(record["total"]):
-            raise _Stop(f"the loss became {record['total']} at evaluation {len(history) + 1}")
+        entry = {k: float(v.detach()) for k, v in terms.items()}
+        if not math.isfinite(entry["total"]):
+            raise _Stop(f"the loss became {entry['total']} at evaluation {len(history) + 1}")
         total.backward()
-        history.append(record)
-        if record["total"] < best["loss"]:
-            best.update(loss=record["total"], step=len(history), image=x.detach().clone())
-        if callback is not None and callback(StepInfo(len(history), num_steps, record["total"], record, x.detach())):
+        history.append({**entry, **record})
+        if entry["total"] < best["loss"]:
+            best.update(loss=entry["total"], step=len(history), image=x.detach().clone())
+        if callback is not None and callback(StepInfo(len(history), total_steps, entry["total"], entry, x.detach())):
             raise _Stop("stopped by the callback")
         return total
 
     stopped = ""
-    start = time.perf_counter()
+    image = image.detach().requires_grad_(True)
     try:
         if optimizer == "lbfgs":
             _minimize_lbfgsb(evaluate, image.detach(), num_steps)
@@ -317,11 +412,7 @@ def _optimise(objective: Objective, image: Tensor, *, optimizer: str, num_steps:
         stopped = stop.reason
     except KeyboardInterrupt:
         stopped = "interrupted"
-    seconds = time.perf_counter() - start
-    if stopped and stopped != "stopped by the callback":
-        warnings.warn(f"Synthesis stopped early ({stopped}); returning the best image of "
-                      f"{len(history)} evaluations.", SynthesisNotice, stacklevel=3)
-    return SynthesisResult(best["image"].clamp(0, 1).cpu(), history, best["step"], stopped, seconds, params)
+    return best["image"].clamp(0, 1).cpu(), best["step"], stopped
 
 
 def _minimize_lbfgsb(evaluate: Callable[[Tensor], Tensor], image: Tensor, num_steps: int) -> None:

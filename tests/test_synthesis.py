@@ -21,8 +21,9 @@ from skimage.metrics import structural_similarity
 from neural_style.backbones import UnknownLayerError, load_backbone
 from neural_style.images import load_image, read_metadata, resize
 from neural_style.statistics import Gram, get_statistic
-from neural_style.synthesis import (STYLE_LAYERS, StepInfo, SynthesisNotice, SynthesisResult, style_distance,
-                                    synthesize)
+from neural_style import synthesis
+from neural_style.synthesis import (SMALLEST_SCALE, STYLE_LAYERS, StepInfo, SynthesisNotice, SynthesisResult,
+                                    coarse_to_fine, style_distance, synthesize)
 
 IMAGES = Path(__file__).resolve().parent.parent / "images"
 
@@ -466,3 +467,74 @@ def test_blend_averages_gram_targets(random_vgg, small_style, brick64):
     result = synthesize(random_vgg, style=[small_style, other], blend_weights=[1, 3], style_layers=["conv1_1"],
                         num_steps=1, seed=0)
     assert result.history[0]["style/conv1_1"] == pytest.approx(expected, rel=1e-4)
+
+
+# ------------------------------------------------------------------------------------------------
+# Coarse-to-fine schedule
+
+
+@pytest.mark.parametrize("long_side, num_steps", [(64, 10), (255, 300), (256, 300), (512, 300), (2048, 97)])
+def test_default_schedule_halves_the_size_and_spends_the_budget(long_side, num_steps):
+    stages = coarse_to_fine(long_side, num_steps)
+    sides = [s for s, _ in stages]
+    assert sides[-1] == long_side and sides[0] >= SMALLEST_SCALE or len(sides) == 1
+    assert all(b == 2 * a or b == 2 * a + 1 for a, b in zip(sides, sides[1:]))
+    assert sum(n for _, n in stages) == num_steps
+    assert all(n >= 1 for _, n in stages)
+    # each coarser stage gets about twice the evaluations of the next finer one
+    assert all(a >= b for (_, a), (_, b) in zip(stages, stages[1:]))
+
+
+def test_small_images_run_at_a_single_scale():
+    assert coarse_to_fine(2 * SMALLEST_SCALE - 1, 50) == [(2 * SMALLEST_SCALE - 1, 50)]
+
+
+def test_schedule_runs_each_scale_and_returns_the_full_size(random_vgg, small_style):
+    content = resize(small_style, (32, 48))
+    r = synthesize(random_vgg, content=content, style=small_style, scales=[(24, 3), (48, 4)], seed=0)
+    assert r.image.shape == (1, 3, 32, 48)
+    assert [h["scale"] for h in r.history] == [24.0] * 3 + [48.0] * 4
+    assert r.params["scales"] == [(24, 3), (48, 4)] and r.params["num_steps"] == 7
+    # the content is resized with the image: the first evaluation of each scale starts from
+    # a content loss of 0 (content init) only at the first scale
+    assert r.history[0]["content"] == 0.0
+    assert r.best_step > 3  # the result comes from the final scale
+
+
+def test_coarse_scale_result_starts_the_next_scale(random_vgg, small_style, monkeypatch):
+    """The upsampled best image of a scale is the first image the next scale evaluates."""
+    seen = []
+    original = synthesis.Objective.__call__
+
+    def spy(self, image):
+        seen.append(image.detach().clone())
+        return original(self, image)
+
+    monkeypatch.setattr(synthesis.Objective, "__call__", spy)
+    r = synthesize(random_vgg, style=small_style, size=(32, 32), scales=[(16, 4), (32, 2)], seed=0, precision="fp32")
+    coarse_best = seen[r.history.index(min(r.history[:4], key=lambda h: h["total"]))]
+    upsampled = torch.nn.functional.interpolate(coarse_best.clamp(0, 1), size=(32, 32), mode="bicubic",
+                                                align_corners=False).clamp(0, 1)
+    torch.testing.assert_close(seen[4], upsampled)
+
+
+def test_interrupt_at_a_coarse_scale_returns_a_full_size_image(random_vgg, small_style):
+    def interrupt(info):
+        if info.step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.warns(SynthesisNotice, match="interrupted"):
+        r = synthesize(random_vgg, style=small_style, size=(32, 32), scales=[(16, 5), (32, 5)], callback=interrupt)
+    assert r.image.shape == (1, 3, 32, 32) and r.stopped == "interrupted" and len(r.history) == 3
+
+
+@pytest.mark.parametrize("scales, message", [
+    ([(16, 4), (24, 2)], "end at the image's long side \\(32 px\\)"),
+    ([(32, 4), (16, 2), (32, 1)], "must increase"),
+    ([(16, 0), (32, 2)], "positive integers"),
+    ([], "positive integers"),
+    ("fine", "positive integers"),
+])
+def test_bad_schedules_are_refused(random_vgg, small_style, scales, message):
+    with pytest.raises(ValueError, match=message):
+        synthesize(random_vgg, style=small_style, size=(32, 32), scales=scales)

@@ -1,0 +1,175 @@
+"""Speed and memory of the fast defaults against the naive baseline, measured in one run.
+
+    python benchmarks/speed.py                 # the full benchmark (about 20 min on 2 CPU cores)
+    python benchmarks/speed.py --quick         # a smoke run with tiny sizes (seconds)
+
+Baseline: the paper's procedure as the classic programs run it: one scale, float32, L-BFGS,
+500 loss evaluations at 512 px. Fast: ``synthesize``'s defaults (bf16 autocast where the
+hardware has it, channels-last, coarse-to-fine) with the evaluation budget given by --fast-steps.
+Both results are scored the same way: the float32 loss at full resolution with the same layers
+and weights. Every run happens in a subprocess of its own, so each peak RSS is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from neural_style import load_backbone, load_image, save_image  # noqa: E402
+from neural_style.devices import autocast_dtype, resolve_device  # noqa: E402
+from neural_style.statistics import get_statistic  # noqa: E402
+from neural_style.synthesis import CONTENT_LAYERS, STYLE_LAYERS, Objective, synthesize  # noqa: E402
+
+CONTENT, STYLE = ROOT / "images" / "astronaut.png", ROOT / "images" / "starry_night.jpg"
+
+
+def peak_rss_gb() -> float:
+    """Peak resident memory of this process (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def fp32_loss(net, image: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> dict[str, float]:
+    """The paper's loss of ``image`` in float32 at full resolution: total, style and content."""
+    objective = Objective.from_images(
+        net, styles=[style], content=content, blend_weights=[1.0], content_layers=CONTENT_LAYERS,
+        style_layers=STYLE_LAYERS, layer_weights=[1 / len(STYLE_LAYERS)] * len(STYLE_LAYERS),
+        statistic=get_statistic("gram"), content_weight=1.0, style_weight=1e3)
+    with torch.no_grad():
+        terms = objective(image.to(content.device))
+    return {k: float(terms[k]) for k in ("total", "style", "content")}
+
+
+def job_pass(args: argparse.Namespace) -> dict:
+    """Median seconds of one forward + backward w.r.t. the image (all layers of the loss)."""
+    net = load_backbone(args.backbone, device=args.device)
+    device = next(net.parameters()).device
+    if args.mode != "fp32-nchw":
+        net.to(memory_format=torch.channels_last)
+    dtype = autocast_dtype(device, "auto") if args.mode == "fast" else None
+    image = torch.rand(1, 3, args.size, args.size, device=device)
+    if args.mode != "fp32-nchw":
+        image = image.contiguous(memory_format=torch.channels_last)
+    times = []
+    for _ in range(args.repeats + 1):  # the first pass warms up and is dropped
+        x = image.clone().requires_grad_(True)
+        start = time.perf_counter()
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            features = net(x, [*STYLE_LAYERS, *CONTENT_LAYERS])
+        sum(f.float().square().mean() for f in features.values()).backward()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return {"seconds": statistics.median(times[1:]), "peak_rss_gb": peak_rss_gb()}
+
+
+def job_run(args: argparse.Namespace) -> dict:
+    """One complete stylization at ``args.size``; returns its time, fp32 loss and peak RSS."""
+    warnings.simplefilter("ignore")
+    net = load_backbone(args.backbone, device=args.device)
+    content, style = load_image(CONTENT, args.size), load_image(STYLE, args.size)
+    if args.mode == "baseline":
+        options = dict(precision="fp32", scales="single", num_steps=args.steps)
+    elif args.mode == "memory":
+        options = dict(scales=[(args.size, args.steps)])
+    else:
+        options = dict(num_steps=args.steps)
+    start = time.perf_counter()
+    result = synthesize(net, content=content, style=style, **options)
+    seconds = time.perf_counter() - start
+    device = next(net.parameters()).device
+    loss = fp32_loss(net, result.image, content.to(device), style.to(device))
+    if args.save:
+        save_image(result.image, args.save, {**result.params, "benchmark": args.mode}, overwrite=True)
+    return {"seconds": seconds, "loss": loss, "peak_rss_gb": peak_rss_gb(), "evaluations": len(result.history),
+            "precision": result.params["precision"], "scales": result.params["scales"]}
+
+
+def spawn(**options) -> dict:
+    """Run one job in a fresh interpreter and return its JSON answer."""
+    argv = [sys.executable, __file__, "--job"]
+    for key, value in options.items():
+        argv += [f"--{key.replace('_', '-')}", str(value)]
+    out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes and budgets, to check the script runs")
+    parser.add_argument("--size", type=int, default=512, help="long side of the stylization (default 512)")
+    parser.add_argument("--baseline-steps", type=int, default=500)
+    parser.add_argument("--fast-steps", type=int, default=300)
+    parser.add_argument("--memory-sizes", type=int, nargs="*", default=[512, 1024, 2048])
+    parser.add_argument("--backbone", default="auto")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", default=None, help="folder for the two result images (optional)")
+    # internal: one measurement in a subprocess
+    parser.add_argument("--job", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--kind", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", help=argparse.SUPPRESS)
+    parser.add_argument("--steps", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--repeats", type=int, default=3, help=argparse.SUPPRESS)
+    parser.add_argument("--save", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.job:
+        print(json.dumps(job_pass(args) if args.kind == "pass" else job_run(args)))
+        return
+    if args.quick:
+        args.size, args.baseline_steps, args.fast_steps, args.memory_sizes = 64, 10, 10, [64]
+    common = dict(backbone=args.backbone, device=args.device)
+    device = resolve_device(args.device)
+    print(f"# machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+          f"torch {torch.__version__}, device {device}, fast precision {autocast_dtype(device, 'auto') or 'fp32'}")
+
+    print("\n## seconds per forward + backward (conv1_1 ... conv5_1 and conv4_2)")
+    print("| size | fp32 NCHW | fp32 channels-last | fast (autocast, channels-last) | speed-up |")
+    print("| --- | --- | --- | --- | --- |")
+    for size in sorted({args.size // 2, args.size}):
+        t = {mode: spawn(kind="pass", mode=mode, size=size, **common)["seconds"]
+             for mode in ("fp32-nchw", "fp32-cl", "fast")}
+        print(f"| {size} px | {t['fp32-nchw']:.3f} | {t['fp32-cl']:.3f} | {t['fast']:.3f} | "
+              f"{t['fp32-nchw'] / t['fast']:.1f}x |", flush=True)
+
+    print(f"\n## a finished {args.size} px stylization ({CONTENT.name} x {STYLE.name})")
+    out = Path(args.out) if args.out else None
+    runs = {}
+    for mode, steps in (("baseline", args.baseline_steps), ("fast", args.fast_steps)):
+        save = str(out / f"benchmark_{mode}_{args.size}.png") if out else ""
+        runs[mode] = spawn(kind="run", mode=mode, size=args.size, steps=steps, save=save, **common)
+    print("| run | evaluations | precision | scales (long side, evaluations) | wall time | fp32 loss | "
+          "style | content | peak RSS |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for mode, r in runs.items():
+        scales = ", ".join(f"{s}:{n}" for s, n in r["scales"])
+        print(f"| {mode} | {r['evaluations']} | {r['precision']} | {scales} | {r['seconds']:.1f} s | "
+              f"{r['loss']['total']:.4g} | {r['loss']['style']:.4g} | {r['loss']['content']:.4g} | "
+              f"{r['peak_rss_gb']:.2f} GB |", flush=True)
+
+    print("\n## peak RSS of the fast path (two evaluations at full size)")
+    print("| size | peak RSS |")
+    print("| --- | --- |")
+    for size in args.memory_sizes:
+        r = spawn(kind="run", mode="memory", size=size, steps=2, **common)
+        print(f"| {size} px | {r['peak_rss_gb']:.2f} GB |", flush=True)
+
+    speedup = runs["baseline"]["seconds"] / runs["fast"]["seconds"]
+    ratio = runs["fast"]["loss"]["total"] / runs["baseline"]["loss"]["total"]
+    print(f"\nspeed-up {speedup:.1f}x ({runs['baseline']['seconds']:.0f} s -> {runs['fast']['seconds']:.0f} s), "
+          f"loss ratio fast/baseline {ratio:.3f} (fp32, {args.size} px)")
+
+
+if __name__ == "__main__":
+    main()
