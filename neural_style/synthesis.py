@@ -25,6 +25,7 @@ from torch import Tensor
 
 from .backbones import VGGFeatures
 from .images import save_image
+from .memory import check_memory
 from .statistics import (Representation, StyleStatistic, blend, content_loss, get_statistic,
                          total_variation)
 
@@ -77,9 +78,12 @@ class SynthesisResult:
     def best_loss(self) -> float:
         return self.history[self.best_step - 1]["total"] if self.best_step else math.nan
 
-    def save(self, path: str, **extra: Any) -> None:
-        """Write the image as PNG with ``params`` (and ``extra``) in its metadata."""
-        save_image(self.image, path, {**self.params, "final_loss": self.best_loss, **extra})
+    def save(self, path: str, *, overwrite: bool = False, **extra: Any) -> None:
+        """Write the image as PNG with ``params`` (and ``extra``) in its metadata.
+
+        An existing file raises FileExistsError unless ``overwrite`` is True.
+        """
+        save_image(self.image, path, {**self.params, "final_loss": self.best_loss, **extra}, overwrite=overwrite)
 
 
 class _Stop(Exception):
@@ -166,6 +170,24 @@ def _style_layer_weights(style_layers: Sequence[str], layer_weights: Sequence[fl
     return [_check_weight(f"layer weight {i} ({layer})", w) for i, (layer, w) in enumerate(zip(style_layers, weights))]
 
 
+def _check_sizes(backbone: VGGFeatures, styles: list[Tensor], content: Tensor | None, size: Sequence[int],
+                 layers: Sequence[str]) -> None:
+    """Every image, and the output ``size`` (H, W), must be large enough for the deepest layer."""
+    if not (isinstance(size, (tuple, list)) and len(size) == 2
+            and all(isinstance(s, numbers.Integral) and s >= 1 for s in size)):
+        raise ValueError(f"size must be (height, width) in pixels, two positive integers; got {size!r}.")
+    need, layer = backbone.min_size(layers)
+    named = [(f"Style image {i}", tuple(s.shape[-2:])) for i, s in enumerate(styles)]
+    named.append(("The content image", tuple(content.shape[-2:])) if content is not None
+                 else ("The output size", tuple(size)))
+    for name, (h, w) in named:
+        if min(h, w) < need:
+            raise ValueError(
+                f"{name} is {h}x{w} px, too small for layer {layer}, which needs at least {need} px on each "
+                f"side ({need.bit_length() - 1} poolings before it); load it with a larger size or drop the "
+                "deepest layers.")
+
+
 def _initial_image(init: str, content: Tensor | None, styles: list[Tensor], size: tuple[int, int],
                    generator: torch.Generator) -> Tensor:
     if init == "content":
@@ -227,6 +249,13 @@ def synthesize(
         The best image seen (lowest loss), its loss history and the run's parameters. An
         interrupt (KeyboardInterrupt) or a non-finite loss ends the run early and still returns
         the best finite image so far.
+
+    Raises:
+        ValueError: a bad parameter, a NaN pixel, or an image (or ``size``) smaller than the
+            deepest layer needs (``2**poolings`` px per side: 16 px for conv5_1).
+        UnknownLayerError: a layer name the backbone does not have.
+        InsufficientMemoryError: the estimated memory of the run (``memory.estimate_bytes``)
+            exceeds what the device has; the message gives the largest size that fits.
     """
     styles = [style] if isinstance(style, Tensor) else list(style)
     if not styles:
@@ -256,6 +285,9 @@ def synthesize(
         size = tuple(styles[0].shape[-2:])
     if init == "auto":
         init = "content" if content is not None else "noise"
+    used = [*style_layers, *(content_layers if content is not None else ())]
+    _check_sizes(backbone, styles, content, size, used)
+    check_memory(backbone, size, used, optimizer=optimizer, target_sizes=[tuple(s.shape[-2:]) for s in styles])
 
     objective = Objective.from_images(
         backbone, styles=styles, content=content, blend_weights=weights, content_layers=content_layers,
