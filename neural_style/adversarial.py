@@ -226,9 +226,12 @@ class AdversarialResult:
     def final_loss(self) -> float:
         return self.history[-1]["total"] if self.history else math.nan
 
-    def save(self, path: str, **extra: Any) -> None:
-        """Write the image as PNG with ``params`` (and ``extra``) in its metadata."""
-        save_image(self.image, path, {**self.params, "final_loss": self.final_loss, **extra})
+    def save(self, path: str, *, overwrite: bool = False, **extra: Any) -> None:
+        """Write the image as PNG with ``params`` (and ``extra``) in its metadata.
+
+        An existing file raises FileExistsError unless ``overwrite`` is True.
+        """
+        save_image(self.image, path, {**self.params, "final_loss": self.final_loss, **extra}, overwrite=overwrite)
 
 
 def _check_positive(name: str, value: float, integer: bool = False) -> None:

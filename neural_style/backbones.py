@@ -178,6 +178,17 @@ class VGGFeatures(nn.Module):
                 return module.out_channels
         return 3
 
+    def min_size(self, layers: Iterable[str]) -> tuple[int, str]:
+        """Smallest image side the requested layers accept, and the deepest of them.
+
+        Each 2x2 pooling halves the map (rounding down), so a layer after p poolings needs at
+        least 2**p px per side to keep one position: conv5_1 needs 16 px, pool5 32 px.
+        """
+        indices = self._resolve(layers)
+        deepest = max(indices, default=-1)
+        pools = sum(isinstance(m, (nn.AvgPool2d, nn.MaxPool2d)) for m in self.features[: deepest + 1])
+        return 2 ** pools, self._names[deepest] if deepest >= 0 else ""
+
     def check_layers(self, layers: Iterable[str]) -> None:
         """Raise ``UnknownLayerError`` (listing the valid names) if any name is unknown."""
         self._resolve(layers)
@@ -215,9 +226,8 @@ class VGGFeatures(nn.Module):
             raise ValueError(f"Expected an RGB batch of shape (B, 3, H, W), got {tuple(image.shape)}.")
         indices = self._resolve(layers)
         deepest = max(indices, default=-1)
-        need = 2 ** sum(isinstance(m, (nn.AvgPool2d, nn.MaxPool2d)) for m in self.features[: deepest + 1])
+        need, name = self.min_size(layers)
         if min(image.shape[-2:]) < need:
-            name = self._names[deepest]
             raise ValueError(
                 f"An image of {image.shape[-2]}x{image.shape[-1]} px is too small for layer {name}, "
                 f"which needs at least {need} px on each side; use a larger image size."

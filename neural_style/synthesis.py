@@ -27,6 +27,7 @@ from torch.nn import functional as F
 from .backbones import VGGFeatures
 from .devices import Precision, autocast_dtype, prepare_for_speed
 from .images import save_image
+from .memory import check_memory
 from .statistics import (Representation, StyleStatistic, blend, content_loss, get_statistic,
                          total_variation)
 
@@ -81,9 +82,12 @@ class SynthesisResult:
     def best_loss(self) -> float:
         return self.history[self.best_step - 1]["total"] if self.best_step else math.nan
 
-    def save(self, path: str, **extra: Any) -> None:
-        """Write the image as PNG with ``params`` (and ``extra``) in its metadata."""
-        save_image(self.image, path, {**self.params, "final_loss": self.best_loss, **extra})
+    def save(self, path: str, *, overwrite: bool = False, **extra: Any) -> None:
+        """Write the image as PNG with ``params`` (and ``extra``) in its metadata.
+
+        An existing file raises FileExistsError unless ``overwrite`` is True.
+        """
+        save_image(self.image, path, {**self.params, "final_loss": self.best_loss, **extra}, overwrite=overwrite)
 
 
 class _Stop(Exception):
@@ -171,6 +175,24 @@ def _style_layer_weights(style_layers: Sequence[str], layer_weights: Sequence[fl
     if len(weights) != len(style_layers):
         raise ValueError(f"{len(weights)} layer weights for {len(style_layers)} style layers; give one per layer.")
     return [_check_weight(f"layer weight {i} ({layer})", w) for i, (layer, w) in enumerate(zip(style_layers, weights))]
+
+
+def _check_sizes(backbone: VGGFeatures, styles: list[Tensor], content: Tensor | None, size: Sequence[int],
+                 layers: Sequence[str]) -> None:
+    """Every image, and the output ``size`` (H, W), must be large enough for the deepest layer."""
+    if not (isinstance(size, (tuple, list)) and len(size) == 2
+            and all(isinstance(s, numbers.Integral) and s >= 1 for s in size)):
+        raise ValueError(f"size must be (height, width) in pixels, two positive integers; got {size!r}.")
+    need, layer = backbone.min_size(layers)
+    named = [(f"Style image {i}", tuple(s.shape[-2:])) for i, s in enumerate(styles)]
+    named.append(("The content image", tuple(content.shape[-2:])) if content is not None
+                 else ("The output size", tuple(size)))
+    for name, (h, w) in named:
+        if min(h, w) < need:
+            raise ValueError(
+                f"{name} is {h}x{w} px, too small for layer {layer}, which needs at least {need} px on each "
+                f"side ({need.bit_length() - 1} poolings before it); load it with a larger size or drop the "
+                "deepest layers.")
 
 
 def _initial_image(init: str | Tensor, content: Tensor | None, styles: list[Tensor], size: tuple[int, int],
@@ -284,6 +306,13 @@ def synthesize(
         The best image seen at the final scale (lowest loss), its loss history and the run's
         parameters. An interrupt (KeyboardInterrupt) or a non-finite loss ends the run early and
         still returns the best finite image so far, upsampled to the requested size.
+
+    Raises:
+        ValueError: a bad parameter, a NaN pixel, or an image (or ``size``) smaller than the
+            deepest layer needs (``2**poolings`` px per side: 16 px for conv5_1).
+        UnknownLayerError: a layer name the backbone does not have.
+        InsufficientMemoryError: the estimated memory of the run (``memory.estimate_bytes``)
+            exceeds what the device has; the message gives the largest size that fits.
     """
     styles = [style] if isinstance(style, Tensor) else list(style)
     if not styles:
@@ -310,9 +339,15 @@ def synthesize(
         size = tuple(content.shape[-2:])
     elif size is None:
         size = tuple(styles[0].shape[-2:])
+    used = [*style_layers, *(content_layers if content is not None else ())]
+    _check_sizes(backbone, styles, content, size, used)
+    check_memory(backbone, size, used, optimizer=optimizer, target_sizes=[tuple(s.shape[-2:]) for s in styles])
     long_side = max(size)
     if scales == "auto":
-        stages = coarse_to_fine(long_side, num_steps)
+        # every image must stay large enough for the deepest layer at the coarsest scale
+        shortest = min(min(size), *(min(s.shape[-2:]) for s in styles))
+        need = backbone.min_size(used)[0]
+        stages = coarse_to_fine(long_side, num_steps, smallest=max(SMALLEST_SCALE, math.ceil(need * long_side / shortest)))
     elif scales == "single":
         stages = [(long_side, num_steps)]
     else:

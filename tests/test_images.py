@@ -266,49 +266,6 @@ def test_animated_gif_first_frame_with_notice(tmp_path):
 # Errors
 
 
-def test_missing_file_raises_naming_it(tmp_path):
-    """A path that does not exist -> ImageLoadError naming the file."""
-    path = tmp_path / "nope.png"
-    with pytest.raises(ImageLoadError, match="nope.png") as info:
-        load_image(path)
-    assert str(path) in str(info.value)
-
-
-def test_directory_raises_naming_it(tmp_path):
-    """A directory -> ImageLoadError naming it and saying it is a directory."""
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    with pytest.raises(ImageLoadError, match="directory") as info:
-        load_image(folder)
-    assert str(folder) in str(info.value)
-
-
-def test_text_file_named_jpg_raises(tmp_path):
-    """A text file with a .jpg name -> ImageLoadError naming the file (not a raw PIL error)."""
-    path = tmp_path / "notes.jpg"
-    path.write_text("this is not a picture\n" * 10)
-    with pytest.raises(ImageLoadError) as info:
-        load_image(path)
-    assert str(path) in str(info.value)
-
-
-def test_truncated_jpeg_raises(tmp_path):
-    """A real JPEG cut in half -> ImageLoadError naming the file and saying it may be truncated.
-
-    Measured: Pillow (LOAD_TRUNCATED_IMAGES False, the default) raises OSError
-    'image file is truncated' while decoding, which load_image turns into ImageLoadError.
-    """
-    full = tmp_path / "full.jpg"
-    Image.fromarray(data.astronaut()[:96, :96]).save(full, quality=90)
-    assert load_image(full).shape == (1, 3, 96, 96)  # the intact file is fine
-    raw = full.read_bytes()
-    cut = tmp_path / "cut.jpg"
-    cut.write_bytes(raw[: len(raw) // 2])
-    with pytest.raises(ImageLoadError, match="truncated") as info:
-        load_image(cut)
-    assert str(cut) in str(info.value)
-
-
 # ------------------------------------------------------------------------------------------------
 # save_image / read_metadata
 
@@ -359,7 +316,7 @@ def test_save_is_atomic_leaves_no_temp_files(tmp_path):
     """Saving (twice, overwriting) leaves exactly the target file in the folder."""
     image = torch.rand(1, 3, 8, 8)
     save_image(image, tmp_path / "a.png", {"k": 1})
-    save_image(image, tmp_path / "a.png", {"k": 2})
+    save_image(image, tmp_path / "a.png", {"k": 2}, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
     assert read_metadata(tmp_path / "a.png") == {"k": 2}
 
@@ -369,7 +326,7 @@ def test_failed_save_leaves_no_temp_file_and_keeps_old(tmp_path):
     path = save_image(torch.zeros(1, 3, 8, 8), tmp_path / "keep.png", {"v": "old"})
     before = path.read_bytes()
     with pytest.raises(Exception):
-        save_image(torch.zeros(2, 3, 8, 8), path, {"v": "new"})  # a batch of 2 cannot be one PNG
+        save_image(torch.zeros(2, 3, 8, 8), path, {"v": "new"}, overwrite=True)  # a batch of 2: not one PNG
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.png"]
     assert path.read_bytes() == before
 
@@ -380,15 +337,32 @@ def test_save_creates_parent_folders(tmp_path):
     assert path.is_file()
 
 
-def test_save_overwrite_false_on_existing_raises(tmp_path):
-    """overwrite=False on an existing file -> FileExistsError; the file is unchanged."""
+def test_save_does_not_overwrite_unless_asked(tmp_path):
+    """An existing file -> FileExistsError (saying overwrite=True), unchanged; overwrite=True replaces it."""
     path = save_image(torch.zeros(1, 3, 4, 4), tmp_path / "x.png", {"v": 1})
     before = path.read_bytes()
+    for kwargs in ({}, {"overwrite": False}):
+        with pytest.raises(FileExistsError, match="overwrite=True") as info:
+            save_image(torch.ones(1, 3, 4, 4), path, {"v": 2}, **kwargs)
+        assert str(path) in str(info.value)
+        assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]  # no temporary file left
+    save_image(torch.ones(1, 3, 4, 4), path, {"v": 2}, overwrite=True)
+    assert read_metadata(path) == {"v": 2}
+    assert load_image(path).min().item() == 1.0
+
+
+def test_save_without_hard_links_still_refuses_existing(tmp_path, monkeypatch):
+    """Where os.link is unsupported, a new name is still written and an existing one still refused."""
+    def no_link(src, dst):
+        raise OSError("hard links not supported")
+
+    monkeypatch.setattr(os, "link", no_link)
+    path = save_image(torch.zeros(1, 3, 4, 4), tmp_path / "n.png", {"v": 1})
+    assert read_metadata(path) == {"v": 1}
     with pytest.raises(FileExistsError):
-        save_image(torch.ones(1, 3, 4, 4), path, {"v": 2}, overwrite=False)
-    assert path.read_bytes() == before
-    # overwrite=False on a new name is fine
-    assert save_image(torch.ones(1, 3, 4, 4), tmp_path / "y.png", overwrite=False).is_file()
+        save_image(torch.ones(1, 3, 4, 4), path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n.png"]
 
 
 @pytest.mark.parametrize("name", ["out.jpg", "out.jpeg", "out", "out.png.txt"])

@@ -18,7 +18,7 @@ import torch
 from skimage.color import rgb2gray
 from skimage.metrics import structural_similarity
 
-from neural_style.backbones import UnknownLayerError, load_backbone
+from neural_style.backbones import load_backbone
 from neural_style.images import load_image, read_metadata, resize
 from neural_style.statistics import Gram, get_statistic
 from neural_style import synthesis
@@ -287,21 +287,6 @@ def test_keyboard_interrupt_returns_best_image_so_far(random_vgg, small_style):
     assert torch.equal(r.image, images[best].clamp(0, 1))
 
 
-@pytest.mark.parametrize("where", ["style", "content"])
-def test_nan_in_an_input_image_is_refused(random_vgg, small_style, where):
-    """NaN pixels would make every loss NaN: refused up front, naming the image."""
-    bad = small_style.clone()
-    bad[..., 3, 4] = float("nan")
-    kwargs = {"style": bad} if where == "style" else {"style": small_style, "content": bad}
-    with pytest.raises(ValueError, match="Style image 0|The content image"):
-        synthesize(random_vgg, **kwargs, num_steps=5)
-
-
-def test_empty_style_layers_is_refused(random_vgg, small_style):
-    with pytest.raises(ValueError, match="at least one style layer"):
-        _quick(random_vgg, small_style, style_layers=[], num_steps=2)
-
-
 def test_non_finite_loss_mid_run_stops_with_best_image(random_vgg, small_style, monkeypatch):
     from neural_style import synthesis
 
@@ -345,70 +330,8 @@ def test_blend_one_hot_equals_single_style(random_vgg, small_style, brick64):
     assert not torch.equal(single.image, other_only.image)
 
 
-def test_blend_weights_length_mismatch(random_vgg, small_style):
-    with pytest.raises(ValueError, match="blend weights"):
-        synthesize(random_vgg, style=[small_style, small_style], blend_weights=[1.0], num_steps=1)
-
-
 # ------------------------------------------------------------------------------------------------
-# Validation
-
-
-@pytest.mark.parametrize("name", ["content_weight", "style_weight", "tv_weight"])
-@pytest.mark.parametrize("value", [-1.0, float("nan"), float("inf")])
-def test_bad_weights(random_vgg, small_style, name, value):
-    with pytest.raises(ValueError, match=name):
-        synthesize(random_vgg, style=small_style, num_steps=1, **{name: value})
-
-
-def test_layer_weights_length_mismatch(random_vgg, small_style):
-    with pytest.raises(ValueError, match="layer weights"):
-        synthesize(random_vgg, style=small_style, num_steps=1, layer_weights=[1.0, 1.0])
-
-
-def test_negative_layer_weight(random_vgg, small_style):
-    with pytest.raises(ValueError, match="layer weight 1 \\(conv2_1\\)"):
-        synthesize(random_vgg, style=small_style, num_steps=1, layer_weights=[1, -1, 1, 1, 1])
-
-
-def test_empty_style_list(random_vgg):
-    with pytest.raises(ValueError, match="style"):
-        synthesize(random_vgg, style=[], num_steps=1)
-
-
-def test_unknown_statistic(random_vgg, small_style):
-    with pytest.raises(ValueError, match="statistic.*gram"):
-        synthesize(random_vgg, style=small_style, num_steps=1, statistic="histogram")
-
-
-def test_unknown_optimizer(random_vgg, small_style):
-    with pytest.raises(ValueError, match="optimizer 'sgd'"):
-        synthesize(random_vgg, style=small_style, num_steps=1, optimizer="sgd")
-
-
-def test_unknown_init(random_vgg, small_style):
-    with pytest.raises(ValueError, match="init 'zeros'"):
-        synthesize(random_vgg, style=small_style, num_steps=1, init="zeros")
-
-
-def test_content_init_without_content(random_vgg, small_style):
-    with pytest.raises(ValueError, match="init='content'"):
-        synthesize(random_vgg, style=small_style, num_steps=1, init="content")
-
-
-@pytest.mark.parametrize("steps", [0, -3, 2.5])
-def test_bad_num_steps(random_vgg, small_style, steps):
-    with pytest.raises(ValueError, match="num_steps"):
-        synthesize(random_vgg, style=small_style, num_steps=steps)
-
-
-def test_unknown_layer(random_vgg, small_style):
-    with pytest.raises(UnknownLayerError, match="conv9_9"):
-        synthesize(random_vgg, style=small_style, num_steps=1, style_layers=["conv1_1", "conv9_9"],
-                   layer_weights=[0.5, 0.5])
-    content = resize(_to_tensor(skimage.data.chelsea()), 32)
-    with pytest.raises(UnknownLayerError, match="conv4_9"):
-        synthesize(random_vgg, style=small_style, content=content, num_steps=1, content_layers=["conv4_9"])
+# Initialisation (bad parameters of every kind: tests/test_bad_inputs.py)
 
 
 def test_style_init_is_resized_style(random_vgg, small_style):

@@ -1,0 +1,161 @@
+"""How much memory a synthesis needs, how much the device has, and a check before a run starts.
+
+Optimising an image keeps, for the backward pass, the activations of every module the forward
+pass runs (convolution, ReLU and pooling outputs up to the deepest requested layer). For a
+VGG, that is about
+
+    bytes ~= e * sum_m N_m H_m W_m  +  8 * (2 k + 6) * 3 H W  +  overhead
+
+where e is the element size (4 for float32), m runs over the modules up to the deepest
+layer, the second term is L-BFGS-B's memory of k = 20 correction pairs (float64, scipy) and
+the overhead (allocator, oneDNN scratch, Gram matrices) is about 80 MiB. Measured peak RSS
+increase over the loaded model for one forward + backward through vgg16-hed up to conv5_1
+(float32, CPU, one thread): 217 MiB at 256 px and 641 MiB at 512 px; the formula gives 221 and
+642 MiB. A 3-evaluation L-BFGS run added 71 and 292 MiB more (formula: 69 and 276 MiB).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Sequence
+
+import torch
+from torch import nn
+
+from .backbones import VGGFeatures
+
+OVERHEAD_BYTES = 80 * 2**20
+LBFGS_HISTORY = 20  # maxcor of the L-BFGS-B call in synthesis
+
+
+class InsufficientMemoryError(MemoryError, ValueError):
+    """A run would need more memory than the device has; the message suggests a size that fits."""
+
+
+def _activation_elements(backbone: VGGFeatures, size: tuple[int, int], layers: Iterable[str]) -> list[int]:
+    """Elements (per image) of each module output up to the deepest of ``layers``, in order."""
+    indices = backbone._resolve(layers)
+    deepest = max(indices, default=-1)
+    h, w = size
+    channels, out = 3, []
+    for module in backbone.features[: deepest + 1]:
+        if isinstance(module, nn.Conv2d):
+            channels = module.out_channels
+        elif isinstance(module, (nn.AvgPool2d, nn.MaxPool2d)):
+            h, w = h // 2, w // 2
+        out.append(channels * h * w)
+    return out
+
+
+def estimate_bytes(backbone: VGGFeatures, size: tuple[int, int], layers: Iterable[str], *,
+                   requires_grad: bool = True, element_size: int = 4, optimizer: str = "lbfgs") -> int:
+    """Estimated peak memory of one loss evaluation at ``size`` = (H, W) (formula in the module docstring).
+
+    Args:
+        backbone: the feature extractor (its weights are not counted: they are already loaded).
+        size: image height and width in pixels.
+        layers: every layer the loss reads (style and content).
+        requires_grad: False for a forward pass under ``torch.no_grad`` (style and content targets),
+            which holds only about two activations at a time.
+        element_size: bytes per activation element (4 for float32, 2 for bfloat16).
+        optimizer: ``lbfgs`` adds L-BFGS-B's float64 history; ``adam`` two float32 moments.
+    """
+    elements = _activation_elements(backbone, size, list(layers))
+    if not requires_grad:
+        return element_size * max((a + b for a, b in zip([3 * size[0] * size[1], *elements], elements)),
+                                  default=0) + OVERHEAD_BYTES
+    pixels = 3 * size[0] * size[1]
+    state = 8 * (2 * LBFGS_HISTORY + 6) * pixels if optimizer == "lbfgs" else 4 * 4 * pixels
+    return element_size * sum(elements) + state + OVERHEAD_BYTES
+
+
+def available_bytes(device: torch.device | str) -> int | None:
+    """Free memory of ``device`` in bytes, or None when it cannot be told.
+
+    CUDA: ``torch.cuda.mem_get_info``. CPU: ``MemAvailable`` of /proc/meminfo (Linux), else
+    psutil if installed, else free physical pages from ``os.sysconf``.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    if device.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo") as file:
+            for line in file:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import psutil  # optional
+        return int(psutil.virtual_memory().available)
+    except (ImportError, OSError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def largest_fitting_size(backbone: VGGFeatures, size: tuple[int, int], layers: Sequence[str], budget: int,
+                         **kwargs) -> tuple[int, int] | None:
+    """The largest (H, W) with the aspect ratio of ``size`` whose estimate fits in ``budget`` bytes."""
+    h, w = size
+    lo, hi = 1, max(h, w)  # long side; search the largest that fits
+
+    def scaled(long_side: int) -> tuple[int, int]:
+        scale = long_side / max(h, w)
+        return max(1, round(h * scale)), max(1, round(w * scale))
+
+    if estimate_bytes(backbone, scaled(lo), layers, **kwargs) > budget:
+        return None
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if estimate_bytes(backbone, scaled(mid), layers, **kwargs) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return scaled(lo)
+
+
+def check_memory(backbone: VGGFeatures, size: tuple[int, int], layers: Sequence[str], *,
+                 target_sizes: Sequence[tuple[int, int]] = (), available: int | None = None, **kwargs) -> int:
+    """Raise ``InsufficientMemoryError`` when a run at ``size`` would not fit on the backbone's device.
+
+    Args:
+        backbone: the feature extractor; its device is the one checked.
+        size: (H, W) of the image being optimised.
+        layers: every layer the loss reads.
+        target_sizes: (H, W) of the style and content images (one forward each, without gradients).
+        available: free bytes (default: ``available_bytes`` of the device); when unknown, no check.
+        **kwargs: ``element_size`` and ``optimizer`` of ``estimate_bytes``.
+
+    Returns:
+        The estimate in bytes.
+    """
+    layers = list(layers)
+    need = estimate_bytes(backbone, size, layers, **kwargs)
+    targets = {tuple(s): estimate_bytes(backbone, tuple(s), layers, requires_grad=False,
+                                        element_size=kwargs.get("element_size", 4)) for s in target_sizes}
+    device = next(backbone.parameters()).device
+    available = available_bytes(device) if available is None else available
+    if available is None:
+        return max([need, *targets.values()])
+    gib = 2**30
+    if need > available:
+        fit = largest_fitting_size(backbone, size, layers, available, **kwargs)
+        hint = (f"the largest size that fits is about {fit[0]}x{fit[1]} px (load the images with a smaller "
+                "size=...)" if fit else "no size fits; free memory or use another device")
+        raise InsufficientMemoryError(
+            f"A run at {size[0]}x{size[1]} px needs about {need / gib:.1f} GiB on {device}, but only "
+            f"{available / gib:.1f} GiB is available; {hint}.")
+    for target, bytes_ in targets.items():
+        if bytes_ > available:
+            raise InsufficientMemoryError(
+                f"A style or content image of {target[0]}x{target[1]} px needs about {bytes_ / gib:.1f} GiB "
+                f"on {device} for its features, but only {available / gib:.1f} GiB is available; load it "
+                "with a smaller size=... (load_image(path, size)).")
+    return max([need, *targets.values()])
+

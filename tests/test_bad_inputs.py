@@ -1,0 +1,400 @@
+"""Every bad input gets a clear answer: one table of files and parameters, and what each must give.
+
+A row either fails with the package's error type and a message that names the problem (and the
+file, for files), or works and returns an RGB batch, with an ``ImageNotice`` exactly when
+something was changed. Every file is generated here; nothing binary is committed. A property
+test (hypothesis) then checks synthesize over sizes, aspect ratios and parameter ranges: a
+finite image of the requested shape, or the documented ValueError.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+from skimage import data
+
+from neural_style.backbones import BackboneError, UnknownLayerError, WeightsError, load_backbone, load_vgg19
+from neural_style.images import ImageLoadError, ImageNotice, load_image, save_image
+from neural_style.memory import InsufficientMemoryError
+from neural_style.synthesis import SynthesisNotice, synthesize
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.fixture(scope="module")
+def net():
+    return load_backbone("random", arch="vgg16", seed=0)
+
+
+def _rand(h: int, w: int, seed: int = 0) -> torch.Tensor:
+    return torch.rand((1, 3, h, w), generator=torch.Generator().manual_seed(seed))
+
+
+def _photo(h: int, w: int) -> np.ndarray:
+    """A uint8 (h, w, 3) crop of scikit-image's astronaut, tiled if larger."""
+    a = data.astronaut()
+    return np.tile(a, (h // 512 + 1, w // 512 + 1, 1))[:h, :w]
+
+
+def _photo_tensor(h: int, w: int) -> torch.Tensor:
+    """The astronaut downscaled to (1, 3, h, w) (a style with structure: noise-like styles converge at once)."""
+    full = torch.from_numpy(data.astronaut().astype(np.float32) / 255).permute(2, 0, 1)[None]
+    return torch.nn.functional.interpolate(full, size=(h, w), mode="bicubic", antialias=True).clamp(0, 1)
+
+
+# ------------------------------------------------------------------------------------------------
+# Files: each maker writes a file into tmp_path (or not) and returns its path.
+
+
+def _missing(tmp: Path) -> Path:
+    return tmp / "nope.png"
+
+
+def _directory(tmp: Path) -> Path:
+    (tmp / "photos.jpg").mkdir()
+    return tmp / "photos.jpg"
+
+
+def _text_as_jpg(tmp: Path) -> Path:
+    path = tmp / "notes.jpg"
+    path.write_text("this is not a picture\n" * 10)
+    return path
+
+
+def _truncated(fmt: str) -> Callable[[Path], Path]:
+    def make(tmp: Path) -> Path:
+        full = tmp / f"full.{fmt}"
+        Image.fromarray(_photo(96, 96)).save(full)
+        raw = full.read_bytes()
+        path = tmp / f"cut.{fmt}"
+        path.write_bytes(raw[: len(raw) // 2])
+        return path
+    return make
+
+
+def _bomb(tmp: Path) -> Path:
+    """64x64 px = 4096 px, more than twice the limit set by the row (Pillow then refuses)."""
+    path = tmp / "bomb.png"
+    Image.new("RGB", (64, 64)).save(path)
+    return path
+
+
+def _deep16(tmp: Path) -> Path:
+    path = tmp / "deep.png"
+    Image.fromarray((np.arange(24 * 40).reshape(24, 40) * 60).astype(np.uint16)).save(path)
+    assert Image.open(path).mode == "I;16"
+    return path
+
+
+def _grey(tmp: Path) -> Path:
+    path = tmp / "grey.png"
+    Image.fromarray(_photo(24, 40)[..., 0], mode="L").save(path)
+    return path
+
+
+def _rgba(tmp: Path) -> Path:
+    array = np.dstack([_photo(24, 40), np.full((24, 40), 128, np.uint8)])
+    path = tmp / "alpha.png"
+    Image.fromarray(array, mode="RGBA").save(path)
+    return path
+
+
+def _palette(tmp: Path) -> Path:
+    path = tmp / "palette.png"
+    Image.fromarray(_photo(24, 40)).quantize(16).save(path)
+    assert Image.open(path).mode == "P"
+    return path
+
+
+def _cmyk(tmp: Path) -> Path:
+    path = tmp / "cmyk.jpg"
+    Image.fromarray(_photo(24, 40)).convert("CMYK").save(path)
+    assert Image.open(path).mode == "CMYK"
+    return path
+
+
+def _exif_rotated(tmp: Path) -> Path:
+    """Stored 24x40 (landscape) with a red top-left corner; orientation 6 = display rotated 90° CW."""
+    stored = np.zeros((24, 40, 3), np.uint8)
+    stored[:8, :8] = (255, 0, 0)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp / "rotated.jpg"
+    Image.fromarray(stored).save(path, quality=95, exif=exif)
+    return path
+
+
+def _animated(tmp: Path) -> Path:
+    frames = [Image.new("RGB", (40, 24), c) for c in [(255, 0, 0), (0, 0, 255), (0, 255, 0)]]
+    path = tmp / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return path
+
+
+def _large_jpeg(tmp: Path) -> Path:
+    path = tmp / "large.jpg"
+    Image.fromarray(_photo(1100, 1650)).save(path, quality=90)
+    return path
+
+
+def _existing_png(tmp: Path) -> Path:
+    return save_image(torch.zeros(1, 3, 4, 4), tmp / "result.png")
+
+
+def _pickled_object(tmp: Path) -> Path:
+    """A .pth whose unpickling would create a folder: it must never run."""
+    class Payload:
+        def __reduce__(self):
+            return os.mkdir, (str(tmp / "pwned"),)
+
+    path = tmp / "evil.pth"
+    torch.save({"features.0.weight": Payload()}, path)
+    return path
+
+
+# ------------------------------------------------------------------------------------------------
+# The table
+
+
+@dataclass
+class Case:
+    """One bad input: ``act(path, net)`` runs it; ``error`` / ``match`` say what it must give.
+
+    With ``error`` None the call must work and return an RGB batch of shape ``shape``, with an
+    ``ImageNotice`` matching ``match`` (or no notice at all when ``match`` is None).
+    """
+
+    id: str
+    make: Callable[[Path], Path] | None
+    act: Callable[[Path | None, Any], Any]
+    error: type[BaseException] | None
+    match: str | None
+    names_file: bool = False
+    shape: tuple[int, int] | None = None
+    setup: Callable[[pytest.MonkeyPatch], None] | None = None
+
+
+def _load(size: int | None = None) -> Callable[[Path | None, Any], Any]:
+    return lambda path, net: load_image(path, size)
+
+
+def _synth(**kwargs: Any) -> Callable[[Path | None, Any], Any]:
+    def act(path, net):
+        kwargs.setdefault("style", _photo_tensor(32, 32))
+        kwargs.setdefault("num_steps", 1)
+        return synthesize(net, **kwargs)
+    return act
+
+
+CASES = [
+    # --- files
+    Case("missing path", _missing, _load(), ImageLoadError, "no such file", names_file=True),
+    Case("directory", _directory, _load(), ImageLoadError, "is a directory", names_file=True),
+    Case("text file named .jpg", _text_as_jpg, _load(), ImageLoadError, "not an image", names_file=True),
+    Case("truncated JPEG", _truncated("jpg"), _load(), ImageLoadError, "truncated", names_file=True),
+    Case("truncated PNG", _truncated("png"), _load(), ImageLoadError, "truncated", names_file=True),
+    Case("decompression bomb", _bomb, _load(), ImageLoadError, "too large to decode safely", names_file=True,
+         setup=lambda mp: mp.setattr(Image, "MAX_IMAGE_PIXELS", 1000)),
+    Case("16-bit PNG", _deep16, _load(), None, None, shape=(24, 40)),
+    Case("greyscale", _grey, _load(), None, None, shape=(24, 40)),
+    Case("RGBA", _rgba, _load(), None, "alpha channel; transparent parts are composited onto white",
+         shape=(24, 40)),
+    Case("palette", _palette, _load(), None, None, shape=(24, 40)),
+    Case("CMYK JPEG", _cmyk, _load(), None, None, shape=(24, 40)),
+    Case("EXIF-rotated photo", _exif_rotated, _load(), None, None, shape=(40, 24)),
+    Case("animated GIF", _animated, _load(), None, "3 frames; using the first", shape=(24, 40)),
+    Case("far larger than size", _large_jpeg, _load(64), None, None, shape=(43, 64)),
+    Case("large, size=None", _large_jpeg, _load(None), None, "kept at full size.*pass size=", shape=(1100, 1650)),
+    Case("size 0", _grey, _load(0), ValueError, "size must be a positive number"),
+    # --- images too small for the deepest layer (conv5_1: 4 poolings -> 16 px)
+    Case("style too small", None, _synth(style=_rand(8, 8)), ValueError,
+         "Style image 0 is 8x8 px, too small for layer conv5_1, which needs at least 16 px"),
+    Case("file loaded too small", _grey, lambda path, net: synthesize(net, style=load_image(path, 12), num_steps=1),
+         ValueError, "Style image 0 is 7x12 px, too small for layer conv5_1, .*4 poolings"),
+    Case("content too small", None, _synth(content=_rand(12, 40)), ValueError,
+         "The content image is 12x40 px, too small for layer conv5_1"),
+    Case("output size too small", None, _synth(size=(40, 15)), ValueError,
+         "The output size is 40x15 px, too small for layer conv5_1"),
+    Case("shallow layers", None, _synth(style=_rand(8, 8), style_layers=["conv1_1", "conv2_1"]), None, None,
+         shape=(8, 8)),
+    Case("bad size", None, _synth(size=(32, 0)), ValueError, "size must be \\(height, width\\)"),
+    Case("too large for memory", None, _synth(size=(40000, 40000)), InsufficientMemoryError,
+         "needs about .* GiB .* available; the largest size that fits is about"),
+    # --- weights
+    *[Case(f"{name}={value}", None, _synth(**{name: value}), ValueError, f"{name} must be a finite number >= 0")
+      for name in ("content_weight", "style_weight", "tv_weight") for value in (-1.0, NAN, INF)],
+    Case("negative layer weight", None, _synth(layer_weights=[1, -1, 1, 1, 1]), ValueError,
+         "layer weight 1 \\(conv2_1\\) must be a finite number >= 0"),
+    Case("NaN layer weight", None, _synth(layer_weights=[1, 1, NAN, 1, 1]), ValueError, "layer weight 2 \\(conv3_1\\)"),
+    Case("layer weights count", None, _synth(layer_weights=[1.0, 1.0]), ValueError,
+         "2 layer weights for 5 style layers"),
+    # --- layers, styles, blending
+    Case("unknown style layer", None, _synth(style_layers=["conv1_1", "conv9_9"]), UnknownLayerError,
+         "Unknown layer 'conv9_9'.*Valid names"),
+    Case("unknown content layer", None, _synth(content=_rand(32, 32), content_layers=["conv4_9"]),
+         UnknownLayerError, "Unknown layer 'conv4_9'"),
+    Case("empty style list", None, _synth(style=[]), ValueError, "at least one style image"),
+    Case("empty style layers", None, _synth(style_layers=[]), ValueError, "at least one style layer"),
+    Case("blend weights count", None, _synth(style=[_rand(32, 32), _rand(32, 32, 1)], blend_weights=[1.0]),
+         ValueError, "1 blend weights for 2 styles"),
+    Case("negative blend weight", None, _synth(style=[_rand(32, 32), _rand(32, 32, 1)], blend_weights=[1, -1]),
+         ValueError, "Blend weights must be non-negative"),
+    Case("NaN blend weight", None, _synth(style=[_rand(32, 32), _rand(32, 32, 1)], blend_weights=[1, NAN]),
+         ValueError, "Blend weights must be non-negative"),
+    Case("NaN pixels in the style", None, _synth(style=_rand(32, 32).index_fill(2, torch.tensor([3]), NAN)),
+         ValueError, "Style image 0 contains NaN"),
+    Case("infinite pixels in the content", None, _synth(content=_rand(32, 32).index_fill(3, torch.tensor([5]), INF)),
+         ValueError, "The content image contains NaN or infinite values"),
+    # --- masks: spatial masks (a ``masks`` parameter of synthesize) get their row here:
+    # Case("mask of the wrong size", None, _synth(masks=...), ValueError, "mask ..."),
+    # --- names of things
+    Case("unknown statistic", None, _synth(statistic="fourier"), ValueError, "Unknown statistic 'fourier'; choose"),
+    Case("unknown backbone", None, lambda path, net: load_backbone("vgg99"), BackboneError,
+         "Unknown backbone 'vgg99'; choose one of"),
+    Case("unknown optimizer", None, _synth(optimizer="sgd"), ValueError, "Unknown optimizer 'sgd'; choose"),
+    Case("unknown init", None, _synth(init="zeros"), ValueError, "Unknown init 'zeros'; choose"),
+    Case("init=content without content", None, _synth(init="content"), ValueError, "needs a content image"),
+    *[Case(f"num_steps={n}", None, _synth(num_steps=n), ValueError, "num_steps must be a positive integer")
+      for n in (0, -3, 2.5)],
+    # --- results and weights files
+    Case("existing result", _existing_png, lambda path, net: save_image(torch.ones(1, 3, 4, 4), path),
+         FileExistsError, "exists; pass overwrite=True", names_file=True),
+    Case("pickled object as weights", _pickled_object, lambda path, net: load_vgg19(path), WeightsError,
+         "Could not read VGG19 weights", names_file=True),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input(case: Case, net, tmp_path, monkeypatch):
+    """Each row: the documented error naming the problem (and the file), or a result with the right notice."""
+    path = case.make(tmp_path) if case.make else None
+    if case.setup:
+        case.setup(monkeypatch)
+    with warnings.catch_warnings(record=True) as recorded:
+        warnings.simplefilter("always")
+        if case.error is not None:
+            with pytest.raises(case.error, match=case.match) as info:
+                case.act(path, net)
+            message = str(info.value)
+            if case.names_file:
+                assert str(path) in message
+            assert "Traceback" not in message
+            assert not (tmp_path / "pwned").exists()  # nothing in a weights file was ever executed
+            return
+        out = case.act(path, net)
+    image = out.image if hasattr(out, "image") else out
+    assert image.shape == (1, 3, *case.shape)
+    assert image.dtype == torch.float32 and torch.isfinite(image).all()
+    assert 0.0 <= float(image.min()) and float(image.max()) <= 1.0
+    notices = [str(w.message) for w in recorded if issubclass(w.category, ImageNotice)]
+    if case.match is None:
+        assert notices == []
+    else:
+        assert len(notices) == 1 and path is not None and str(path) in notices[0]
+        assert re.search(case.match, notices[0]), notices[0]
+
+
+# ------------------------------------------------------------------------------------------------
+# What the working rows must also get right (beyond "it loads")
+
+
+def test_exif_rotated_comes_out_upright(tmp_path):
+    """Orientation 6 moves the stored top-left corner to the top right, in a portrait image."""
+    out = load_image(_exif_rotated(tmp_path))[0].permute(1, 2, 0).numpy()
+    assert out.shape == (40, 24, 3)
+    assert out[1:7, -7:-1, 0].mean() > 0.8 and out[1:7, 1:7, 0].mean() < 0.1
+
+
+def test_bomb_limit_is_pillows_limit(tmp_path, monkeypatch):
+    """Below twice Image.MAX_IMAGE_PIXELS the image loads (Pillow only warns); above, it is refused."""
+    path = _bomb(tmp_path)  # 4096 px
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2048)  # exactly 2x: Pillow's error starts above
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        assert load_image(path).shape == (1, 3, 64, 64)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2047)
+    with pytest.raises(ImageLoadError, match="too large"):
+        load_image(path)
+
+
+def test_interrupted_run_can_be_saved(net, tmp_path):
+    """KeyboardInterrupt mid-run: the best image so far comes back and saves as a PNG with its loss."""
+    def interrupt(info):
+        if info.step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.warns(SynthesisNotice, match="interrupted"):
+        result = synthesize(net, style=_photo_tensor(32, 32), num_steps=20, callback=interrupt)
+    assert result.stopped == "interrupted" and len(result.history) == 3
+    path = tmp_path / "partial.png"
+    result.save(str(path))
+    back = load_image(path)
+    assert (back - result.image).abs().max().item() <= 0.5 / 255 + 1e-6
+    with pytest.raises(FileExistsError):
+        result.save(str(path))
+    result.save(str(path), overwrite=True)
+
+
+def test_crash_while_writing_leaves_no_partial_png(tmp_path, monkeypatch):
+    """A crash half-way through encoding leaves neither the target nor a temporary file."""
+    original = Image.Image.save
+
+    def half_then_crash(self, fp, *args, **kwargs):
+        fp.write(b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Image.Image, "save", half_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        save_image(torch.zeros(1, 3, 8, 8), tmp_path / "out.png")
+    monkeypatch.setattr(Image.Image, "save", original)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------------------
+# Property: any size / aspect ratio / parameter mix -> a finite image of that shape, or the documented error
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(h=st.integers(12, 64), w=st.integers(12, 64), style_h=st.integers(12, 48), style_w=st.integers(12, 48),
+       with_content=st.booleans(), content_weight=st.floats(0.0, 1e4), style_weight=st.floats(0.0, 1e4),
+       tv_weight=st.floats(0.0, 10.0), bad=st.sampled_from([None, None, None, "content_weight", "style_weight",
+                                                             "tv_weight"]),
+       bad_value=st.sampled_from([-1.0, -1e-9, NAN, INF, -INF]),
+       statistic=st.sampled_from(["gram", "mean", "mean_cov"]), optimizer=st.sampled_from(["lbfgs", "adam"]),
+       num_steps=st.integers(1, 3))
+def test_synthesize_succeeds_or_raises_documented_error(net, h, w, style_h, style_w, with_content, content_weight,
+                                                        style_weight, tv_weight, bad, bad_value, statistic,
+                                                        optimizer, num_steps):
+    weights = {"content_weight": content_weight, "style_weight": style_weight, "tv_weight": tv_weight}
+    if bad is not None:
+        weights[bad] = bad_value
+    content = _photo_tensor(h, w).flip(-1) if with_content else None
+    kwargs = dict(style=_photo_tensor(style_h, style_w), content=content, size=None if with_content else (h, w),
+                  statistic=statistic, optimizer=optimizer, num_steps=num_steps, **weights)
+    # Independent statement of what is valid: weights finite and >= 0, every side >= 16 px (conv5_1).
+    reasons = [f"{n} must be a finite number >= 0" for n, v in weights.items() if not (math.isfinite(v) and v >= 0)]
+    reasons += ["too small for layer conv5_1"] if min(h, w, style_h, style_w) < 16 else []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SynthesisNotice)
+        if reasons:
+            with pytest.raises(ValueError) as info:
+                synthesize(net, **kwargs)
+            assert any(r in str(info.value) for r in reasons), str(info.value)
+            return
+        result = synthesize(net, **kwargs)
+    assert result.image.shape == (1, 3, h, w)
+    assert torch.isfinite(result.image).all()
+    assert 0.0 <= float(result.image.min()) and float(result.image.max()) <= 1.0
+    assert 1 <= len(result.history) <= num_steps
+    assert all(math.isfinite(record["total"]) for record in result.history)
