@@ -19,6 +19,7 @@ the same term through which it enters G / M, so the three losses share one style
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Mapping, Protocol, Sequence
 
 import torch
@@ -192,26 +193,239 @@ class MeanCovariance:
                 + _matrix_distance(_outer(current["mean"]), _outer(target["mean"])))
 
 
-STATISTICS: dict[str, type] = {cls.name: cls for cls in (Gram, Mean, MeanCovariance)}
+# ------------------------------------------------------------------------------------------------
+# Histograms (Risser et al. 2017)
 
 
-def get_statistic(name: str) -> StyleStatistic:
-    """The statistic called ``name`` (``gram``, ``mean``, ``mean_cov``)."""
+def quantiles(sorted_values: Tensor, count: int) -> Tensor:
+    """The values at the quantiles k / (count - 1), k = 0 ... count - 1, of sorted samples.
+
+    Linear interpolation between order statistics: quantile q of S sorted values v_0 <= ... <=
+    v_{S-1} is v at position q (S - 1). With count == S it returns ``sorted_values`` unchanged.
+
+    Args:
+        sorted_values: (..., S), sorted along the last dimension.
+        count: number of quantiles wanted (>= 1).
+
+    Returns:
+        (..., count).
+    """
+    size = sorted_values.shape[-1]
+    if count == size:
+        return sorted_values
+    if count == 1:
+        return sorted_values[..., size // 2: size // 2 + 1]
+    position = torch.linspace(0, size - 1, count, dtype=torch.float64, device=sorted_values.device)
+    below = position.floor().long().clamp(max=size - 1)
+    above = (below + 1).clamp(max=size - 1)
+    frac = (position - below).to(sorted_values.dtype)
+    return sorted_values[..., below] * (1 - frac) + sorted_values[..., above] * frac
+
+
+def match_histograms(values: Tensor, target_sorted: Tensor) -> Tensor:
+    """Remap each row of ``values`` onto the target's distribution by rank (exact histogram matching).
+
+    R(O): the k-th smallest of the M values in a row gets the target's quantile k / (M - 1)
+    (``quantiles``), so the output has exactly the target's sorted values when M equals the
+    target's length, and keeps the ranks of ``values``. Ties are broken by position.
+
+    Args:
+        values: (B, N, M).
+        target_sorted: (B or 1, N, S), each row sorted in increasing order.
+
+    Returns:
+        (B, N, M), no gradient (the remap is a constant target).
+    """
+    if values.dim() != 3 or target_sorted.dim() != 3 or values.shape[1] != target_sorted.shape[1]:
+        raise ValueError(f"Expected values (B, N, M) and sorted targets (B, N, S) with the same N, got "
+                         f"{tuple(values.shape)} and {tuple(target_sorted.shape)}.")
+    with torch.no_grad():
+        order = values.argsort(dim=2, stable=True)
+        wanted = quantiles(target_sorted, values.shape[2]).to(values.dtype).expand(values.shape[0], -1, -1)
+        return torch.empty_like(values).scatter_(2, order, wanted.contiguous())
+
+
+@dataclass(frozen=True)
+class GramHistogram:
+    """Gram loss plus Risser et al.'s histogram loss: E_l + w / (N M) ||O - R(O)||^2.
+
+    R(O) remaps every channel of the image's activations O (N x M) onto the style's histogram of
+    that channel (``match_histograms``) and is held constant: the gradient pulls each activation
+    towards the value of its rank in the style. The Gram matrix fixes only G / M = Sigma + mu
+    mu^T, which many pairs (mu, Sigma) share; the histograms fix every channel's marginal (so its
+    mean and variance) too. The histogram term is a mean square (units F^2, the Gram term's are
+    F^4); ``weight`` was chosen on vgg16-hed features (0-255 input scale).
+    """
+
+    weight: float = 1.0
+    name = "gram_histogram"
+
+    def describe(self, features: Tensor) -> Representation:
+        return {**Gram().describe(features), "sorted": _flatten(features).sort(dim=2).values}
+
+    def loss(self, features: Tensor, target: Representation) -> Tensor:
+        flat = _flatten(features)
+        remapped = match_histograms(flat, target["sorted"])
+        return (Gram().loss(features, target)
+                + self.weight * (flat - remapped).pow(2).mean(dim=(1, 2)).sum())
+
+
+# ------------------------------------------------------------------------------------------------
+# Maximum mean discrepancy (Li et al. 2017, "Demystifying Neural Style Transfer")
+
+
+def _subsample(flat: Tensor, count: int, seed: int) -> Tensor:
+    """(B, N, M) -> (B, N, min(M, count)): a fixed random subset of positions (seeded)."""
+    m = flat.shape[2]
+    if m <= count:
+        return flat
+    generator = torch.Generator().manual_seed(seed + m)  # one fixed subset per layer size
+    index = torch.randperm(m, generator=generator)[:count].sort().values.to(flat.device)
+    return flat[..., index]
+
+
+@dataclass(frozen=True)
+class MMD:
+    """Squared maximum mean discrepancy between the feature vectors of image and style.
+
+    Biased (V-statistic) estimator over the columns x_1..x_M (image) and y_1..y_S (style) of a
+    layer, with sample weights a_j (1 / S for one style):
+
+        MMD^2 = 1/M^2 sum_ik k(x_i, x_k) - 2/M sum_ij a_j k(x_i, y_j) + sum_jl a_j a_l k(y_j, y_l)
+
+    Kernels (Li et al.'s choices): ``linear`` k = x.y (matches the means only: MMD^2 =
+    ||mu_x - mu_y||^2); ``poly`` k = (x.y + offset)^degree (degree 2, offset 0 is the Gram
+    loss: MMD^2 = ||G_x / M - G_y / S||^2 = 4 N^2 E_l); ``gaussian`` k = exp(-||x - y||^2 /
+    (2 sigma^2)) with sigma^2 the mean squared distance between the style's feature vectors
+    (Li et al.'s heuristic), fixed when the style is described.
+
+    The loss is MMD^2 / Z with Z = 4 N for linear, 4 N^2 for poly (so it is E_l exactly for
+    degree 2) and 1 for gaussian (Li et al. normalise by N, N^2 and 1); each kernel needs its
+    own style weight.
+
+    Kernel matrices are M x M: above ``num_samples`` positions (conv1_1 has 25600 at 160 px,
+    2.6 GB of kernel values) a fixed, seeded random subset of ``num_samples`` positions stands
+    for the layer, the same subset at every evaluation so L-BFGS sees one deterministic
+    objective. Positions outside it get gradients only through deeper layers.
+    """
+
+    kernel: str = "gaussian"
+    degree: int = 2
+    offset: float = 0.0
+    num_samples: int = 2048
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kernel not in ("linear", "poly", "gaussian"):
+            raise ValueError(f"Unknown MMD kernel {self.kernel!r}; choose 'linear', 'poly' or 'gaussian'.")
+        if self.num_samples < 2:
+            raise ValueError(f"num_samples must be at least 2, got {self.num_samples}.")
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return f"mmd_{self.kernel}"
+
+    def _kernel(self, x: Tensor, y: Tensor, bandwidth: Tensor) -> Tensor:
+        """(B, N, P), (B, N, Q) -> (B, P, Q) kernel matrix."""
+        dot = x.transpose(1, 2) @ y
+        if self.kernel == "linear":
+            return dot
+        if self.kernel == "poly":
+            return (dot + self.offset).pow(self.degree)
+        squared = (x.pow(2).sum(1).unsqueeze(2) + y.pow(2).sum(1).unsqueeze(1) - 2 * dot).clamp_min(0)
+        return torch.exp(-squared / (2 * bandwidth.view(-1, 1, 1)))
+
+    def describe(self, features: Tensor) -> Representation:
+        samples = _subsample(_flatten(features), self.num_samples, self.seed)
+        b, s = samples.shape[0], samples.shape[2]
+        dot = samples.transpose(1, 2) @ samples
+        norms = dot.diagonal(dim1=1, dim2=2)
+        squared = (norms.unsqueeze(2) + norms.unsqueeze(1) - 2 * dot).clamp_min(0)
+        bandwidth = squared.mean(dim=(1, 2)).clamp_min(1e-12)
+        return {"samples": samples, "sample_weights": samples.new_full((b, s), 1.0 / s), "bandwidth": bandwidth}
+
+    def loss(self, features: Tensor, target: Representation) -> Tensor:
+        x = _subsample(_flatten(features), self.num_samples, self.seed)
+        y, a, bandwidth = target["samples"], target["sample_weights"], target["bandwidth"]
+        k_xx = self._kernel(x, x, bandwidth).mean(dim=(1, 2))
+        k_xy = (self._kernel(x, y, bandwidth).mean(dim=1) * a).sum(dim=1)
+        k_yy = torch.einsum("bj,bjl,bl->b", a, self._kernel(y, y, bandwidth), a)
+        mmd2 = k_xx - 2 * k_xy + k_yy
+        n = features.shape[1]
+        scale = {"linear": 4.0 * n, "poly": 4.0 * n**2, "gaussian": 1.0}[self.kernel]
+        return mmd2.sum() / scale
+
+
+class MMDLinear(MMD):
+    """MMD with the linear kernel k(x, y) = x.y (see ``MMD``)."""
+
+    name = "mmd_linear"  # type: ignore[assignment]
+
+    def __init__(self, num_samples: int = 2048, seed: int = 0) -> None:
+        super().__init__("linear", num_samples=num_samples, seed=seed)
+
+
+class MMDPoly(MMD):
+    """MMD with the polynomial kernel k(x, y) = (x.y + offset)^degree (see ``MMD``)."""
+
+    name = "mmd_poly"  # type: ignore[assignment]
+
+    def __init__(self, degree: int = 2, offset: float = 0.0, num_samples: int = 2048, seed: int = 0) -> None:
+        super().__init__("poly", degree=degree, offset=offset, num_samples=num_samples, seed=seed)
+
+
+class MMDGaussian(MMD):
+    """MMD with the Gaussian kernel, bandwidth from the style (see ``MMD``)."""
+
+    name = "mmd_gaussian"  # type: ignore[assignment]
+
+    def __init__(self, num_samples: int = 2048, seed: int = 0) -> None:
+        super().__init__("gaussian", num_samples=num_samples, seed=seed)
+
+
+STATISTICS: dict[str, type] = {cls.name: cls for cls in (Gram, Mean, MeanCovariance, GramHistogram,
+                                                           MMDLinear, MMDPoly, MMDGaussian)}
+
+
+def get_statistic(name: "str | StyleStatistic") -> StyleStatistic:
+    """The statistic called ``name`` with its default parameters (a key of ``STATISTICS``).
+
+    A statistic object (e.g. ``GramHistogram(weight=10)``) is returned as it is.
+    """
+    if not isinstance(name, str) and callable(getattr(name, "describe", None)) and callable(getattr(name, "loss", None)):
+        return name
     try:
         return STATISTICS[name]()
-    except KeyError:
+    except (KeyError, TypeError):
         raise ValueError(f"Unknown statistic {name!r}; choose one of {', '.join(STATISTICS)}.") from None
 
 
 def blend(representations: Sequence[Representation], weights: Sequence[float]) -> Representation:
-    """Weighted average of representations, sum_k w_k R_k / sum_k w_k (mixing styles)."""
+    """Weighted average of representations, sum_k w_k R_k / sum_k w_k (mixing styles).
+
+    Two kinds of entries are mixed differently: an MMD target (``samples``, ``sample_weights``)
+    becomes the weighted mixture of the styles' samples, whose kernel mean embedding is exactly
+    the weighted average of theirs; sorted histograms (``sorted``) are averaged as quantile
+    functions (resampled to the longest), which is the 1-D Wasserstein barycentre.
+    """
     if len(representations) != len(weights):
         raise ValueError(f"{len(weights)} blend weights for {len(representations)} styles; give one per style.")
     total = float(sum(weights))
     if not math.isfinite(total) or total <= 0 or any(not w >= 0 for w in weights):
         raise ValueError(f"Blend weights must be non-negative with a positive sum, got {list(weights)}.")
-    keys = representations[0].keys()
-    return {k: sum(w * r[k] for w, r in zip(weights, representations)) / total for k in keys}
+    out: Representation = {}
+    for key in representations[0]:
+        values = [r[key] for r in representations]
+        if key == "samples":  # MMD: the target is the mixture of the styles' feature distributions
+            out[key] = torch.cat(values, dim=2)
+        elif key == "sample_weights":
+            out[key] = torch.cat([w / total * v for w, v in zip(weights, values)], dim=1)
+        elif key == "sorted":  # histograms: average the quantile functions (1-D Wasserstein barycentre)
+            count = max(v.shape[-1] for v in values)
+            out[key] = sum(w * quantiles(v, count) for w, v in zip(weights, values)) / total
+        else:
+            out[key] = sum(w * v for w, v in zip(weights, values)) / total
+    return out
 
 
 def style_distances(features: Mapping[str, Tensor], targets: Mapping[str, Representation],

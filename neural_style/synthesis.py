@@ -24,15 +24,17 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from . import colour
 from .backbones import VGGFeatures
 from .devices import Precision, autocast_dtype, prepare_for_speed
-from .images import save_image
+from .images import resize, save_image
 from .memory import check_memory
 from .statistics import (Representation, StyleStatistic, blend, content_loss, get_statistic,
                          total_variation)
 
 CONTENT_LAYERS = ("conv4_2",)
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+MIN_STYLE_SIDE = 16  # px after style_scale: conv5_1 is below four poolings
 Init = Literal["auto", "content", "noise", "style"]
 OptimizerName = Literal["lbfgs", "adam"]
 Schedule = Sequence[tuple[int, int]]
@@ -262,7 +264,7 @@ def synthesize(
     style_weight: float = 1e3,
     tv_weight: float = 0.0,
     tv_exponent: float = 2.0,
-    statistic: str = "gram",
+    statistic: str | StyleStatistic = "gram",
     init: Init | Tensor = "auto",
     optimizer: OptimizerName = "lbfgs",
     num_steps: int = 300,
@@ -271,6 +273,8 @@ def synthesize(
     callback: Callable[[StepInfo], bool | None] | None = None,
     precision: Precision = "auto",
     scales: Literal["auto", "single"] | Schedule = "auto",
+    preserve_colour: colour.ColourMode = "none",
+    style_scale: float | None = None,
 ) -> SynthesisResult:
     """Optimise an image so its features match a content image and one or more styles.
 
@@ -285,7 +289,9 @@ def synthesize(
         layer_weights: w_l per style layer (default 1 / number of style layers).
         content_weight, style_weight: alpha and beta (paper: alpha / beta = 1e-3 or 1e-4).
         tv_weight, tv_exponent: weight and exponent of the total-variation regulariser.
-        statistic: ``gram`` (paper), ``mean`` or ``mean_cov``.
+        statistic: ``gram`` (paper), ``mean``, ``mean_cov``, ``gram_histogram``, ``mmd_linear``,
+            ``mmd_poly``, ``mmd_gaussian`` (any key of ``statistics.STATISTICS``), or a statistic
+            object with non-default parameters such as ``GramHistogram(weight=10)``.
         init: ``content``, ``noise`` or ``style``; ``auto`` = content if given, else noise; or an
             image (1, 3, h, w) to start from (resized to the first scale).
         optimizer: ``lbfgs`` (L-BFGS-B, pixels bounded to [0, 1]) or ``adam`` (projected).
@@ -301,6 +307,16 @@ def synthesize(
             style images are resized by the same factor. ``auto`` = ``coarse_to_fine(long side,
             num_steps)``; ``single`` = all ``num_steps`` at full size (the paper's procedure).
             An explicit schedule replaces ``num_steps``.
+        preserve_colour: keep the content's colours (Gatys et al. 2017): ``luminance`` runs the
+            transfer on grey luminance images (the style's luminance given the content's mean and
+            standard deviation) and puts the result's luminance under the content's chroma
+            (YIQ); the loss history and callback images are those of the grey run. ``match``
+            first recolours each style to the content's RGB mean and covariance. Both need a
+            content image.
+        style_scale: None uses the style images as given; a number s resizes each style
+            (bicubic, antialiased) so its longer side is s times the output's longer side (the
+            content's, or ``size`` for a texture): larger s, larger brush strokes. Load the
+            style at least that large, since upscaling adds no detail.
 
     Returns:
         The best image seen at the final scale (lowest loss), its loss history and the run's
@@ -339,6 +355,8 @@ def synthesize(
         size = tuple(content.shape[-2:])
     elif size is None:
         size = tuple(styles[0].shape[-2:])
+    styles = _scale_styles(styles, style_scale, size)
+    content, styles, restore_colour = colour.preserve_colour(preserve_colour, content, styles)
     used = [*style_layers, *(content_layers if content is not None else ())]
     _check_sizes(backbone, styles, content, size, used)
     check_memory(backbone, size, used, optimizer=optimizer, target_sizes=[tuple(s.shape[-2:]) for s in styles])
@@ -357,7 +375,8 @@ def synthesize(
     prepare_for_speed(backbone, device)
 
     params: dict[str, Any] = {
-        "backbone": backbone.info.as_dict(), "statistic": statistic, "size": list(size),
+        "backbone": backbone.info.as_dict(), "size": list(size),
+        "statistic": statistic if isinstance(statistic, str) else repr(statistic),
         "content_layers": list(content_layers) if content is not None else [],
         "style_layers": list(style_layers), "layer_weights": layer_w, "blend_weights": weights,
         "content_weight": content_weight if content is not None else 0.0, "style_weight": style_weight,
@@ -365,6 +384,8 @@ def synthesize(
         "init": "image" if isinstance(init, Tensor) else init, "optimizer": optimizer,
         "num_steps": sum(steps for _, steps in stages), "lr": lr, "seed": seed,
         "precision": str(dtype).removeprefix("torch.") if dtype else "float32", "scales": stages,
+        "preserve_colour": preserve_colour, "style_scale": style_scale,
+        "style_sizes": [list(s.shape[-2:]) for s in styles],
     }
     generator = torch.Generator().manual_seed(seed)
     total = params["num_steps"]
@@ -396,7 +417,23 @@ def synthesize(
     if stopped and stopped != "stopped by the callback":
         warnings.warn(f"Synthesis stopped early ({stopped}); returning the best image of "
                       f"{len(history)} evaluations.", SynthesisNotice, stacklevel=2)
-    return SynthesisResult(_resized(image, size), history, best_step, stopped, seconds, params)
+    return SynthesisResult(restore_colour(_resized(image, size)), history, best_step, stopped, seconds, params)
+
+
+def _scale_styles(styles: list[Tensor], style_scale: float | None, size: Sequence[int]) -> list[Tensor]:
+    """Resize each style so its longer side is ``style_scale`` times the output's (None: unchanged)."""
+    if style_scale is None:
+        return styles
+    if isinstance(style_scale, bool) or not (isinstance(style_scale, numbers.Real) and math.isfinite(style_scale)
+                                             and style_scale > 0):
+        raise ValueError(f"style_scale must be a finite number > 0 (or None), got {style_scale!r}.")
+    long_side = max(1, round(float(style_scale) * max(size)))
+    scaled = [resize(s, long_side) for s in styles]
+    for i, s in enumerate(scaled):
+        if min(s.shape[-2:]) < MIN_STYLE_SIDE:
+            raise ValueError(f"style_scale={style_scale} makes style image {i} {s.shape[-2]}x{s.shape[-1]} px; "
+                             f"its shorter side must be at least {MIN_STYLE_SIDE} px. Use a larger style_scale.")
+    return scaled
 
 
 def _optimise(objective: Objective, image: Tensor, *, optimizer: str, num_steps: int, lr: float | None,
