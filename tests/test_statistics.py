@@ -399,4 +399,4 @@ def test_get_statistic_unknown_lists_names():
     assert "wasserstein" in msg
     for name in ("gram", "mean", "mean_cov"):
         assert name in msg
-    assert set(STATISTICS) == {"gram", "mean", "mean_cov"}
+    assert set(STATISTICS) == {"gram", "mean", "mean_cov", "gram_histogram", "mmd_linear", "mmd_poly", "mmd_gaussian"}
