@@ -105,7 +105,27 @@ def test_mmd_subsamples_large_layers_with_a_fixed_subset():
     cols = {tuple(np.round(c, 12)) for c in f[0].reshape(3, -1).T.numpy()}
     assert all(tuple(np.round(c, 12)) in cols for c in target["samples"][0].T.numpy())
     torch.testing.assert_close(stat.describe(f)["samples"], target["samples"], rtol=0, atol=0)
-    assert stat.loss(f, target).item() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_subsampled_mmd_uses_every_image_position_against_fixed_anchors():
+    """Above num_samples: (1/MP) sum_i sum_{k in A} k(x_i, x_k) - 2/(MS) sum k(x_i, y_j) + 1/S^2 sum k(y, y')."""
+    style = _rand(1, 3, 8, 8, seed=28)
+    image = _rand(1, 3, 8, 8, seed=29).requires_grad_(True)
+    stat = MMDPoly(degree=2, offset=1.0, num_samples=10)
+    target = stat.describe(style)
+    y = target["samples"][0].numpy()
+    # the image's anchors are the positions the style's subset was drawn at (same layer size, same seed)
+    cols = {tuple(c): i for i, c in enumerate(style[0].reshape(3, -1).T.numpy())}
+    index = [cols[tuple(c)] for c in y.T]
+    x = image.detach()[0].reshape(3, -1).numpy()
+    k = lambda p, q: (float(p @ q) + 1.0) ** 2
+    xx = np.mean([[k(x[:, i], x[:, j]) for j in index] for i in range(64)])
+    xy = np.mean([[k(x[:, i], y[:, j]) for j in range(10)] for i in range(64)])
+    yy = np.mean([[k(y[:, i], y[:, j]) for j in range(10)] for i in range(10)])
+    loss = stat.loss(image, target)
+    assert loss.item() == pytest.approx((xx - 2 * xy + yy) / (4 * 9), rel=1e-10)
+    loss.backward()
+    assert (image.grad[0].abs().sum(0) > 0).all()  # every position gets a gradient, not only the anchors
 
 
 def test_mmd_blend_is_the_mixture_of_the_styles():
