@@ -61,23 +61,48 @@ def test_linear_mmd_is_squared_mean_difference():
     assert MMDLinear().loss(f, MMDLinear().describe(t)).item() == pytest.approx(mmd2 / (4 * 5), rel=1e-10)
 
 
-@pytest.mark.parametrize("degree, offset", [(2, 1.0), (3, 0.5)])
-def test_poly_mmd_matches_naive_loop(degree, offset):
+@pytest.mark.parametrize("offset", [1.0, 0.5])
+def test_poly_mmd_matches_naive_loop(offset):
     f, t = _rand(1, 3, 3, 4, seed=7), _rand(1, 3, 4, 3, seed=8)
     x, y = f[0].reshape(3, -1).numpy(), t[0].reshape(3, -1).numpy()
-    mmd2 = naive_mmd2(x, y, lambda a, b: (float(a @ b) + offset) ** degree)
-    stat = MMDPoly(degree=degree, offset=offset)
+    mmd2 = naive_mmd2(x, y, lambda a, b: (float(a @ b) + offset) ** 2)
+    stat = MMDPoly(offset=offset)
     assert stat.loss(f, stat.describe(t)).item() == pytest.approx(mmd2 / (4 * 9), rel=1e-10)
 
 
-def test_gaussian_mmd_matches_naive_loop_with_mean_squared_distance_bandwidth():
-    f, t = _rand(1, 3, 3, 4, seed=9), _rand(1, 3, 4, 4, seed=10)
-    x, y = f[0].reshape(3, -1).numpy(), t[0].reshape(3, -1).numpy()
+def test_gaussian_bandwidth_is_mean_squared_distance():
+    t = _rand(1, 3, 4, 4, seed=10)
+    y = t[0].reshape(3, -1).numpy()
     sigma2 = np.mean([((y[:, i] - y[:, j]) ** 2).sum() for i in range(16) for j in range(16)])
-    mmd2 = naive_mmd2(x, y, lambda a, b: math.exp(-((a - b) ** 2).sum() / (2 * sigma2)))
-    target = MMDGaussian().describe(t)
-    assert target["bandwidth"].item() == pytest.approx(sigma2, rel=1e-10)
-    assert MMDGaussian().loss(f, target).item() == pytest.approx(mmd2, rel=1e-10)
+    assert MMDGaussian().describe(t)["bandwidth"].item() == pytest.approx(sigma2, rel=1e-10)
+
+
+def test_gaussian_mmd_is_the_mmd_of_its_random_feature_kernel():
+    f, t = _rand(1, 3, 3, 4, seed=9), _rand(1, 3, 4, 4, seed=10)
+    stat = MMDGaussian(num_features=64)
+    target = stat.describe(t)
+    sigma = math.sqrt(target["bandwidth"].item())
+    w, b = (v.numpy() for v in stat.random_features(3, torch.float64))
+    phi = lambda a: math.sqrt(2 / 64) * np.cos(w.T @ a / sigma + b)
+    x, y = f[0].reshape(3, -1).numpy(), t[0].reshape(3, -1).numpy()
+    mmd2 = naive_mmd2(x, y, lambda p, q: float(phi(p) @ phi(q)))
+    assert stat.loss(f, target).item() == pytest.approx(mmd2, rel=1e-10)
+
+
+def test_gaussian_random_features_approximate_the_gaussian_kernel():
+    f, t = _rand(1, 3, 3, 4, seed=11), _rand(1, 3, 4, 4, seed=12)
+    x, y = f[0].reshape(3, -1).numpy(), t[0].reshape(3, -1).numpy()
+    stat = MMDGaussian(num_features=20000)
+    target = stat.describe(t)
+    sigma2 = target["bandwidth"].item()
+    exact = naive_mmd2(x, y, lambda p, q: math.exp(-((p - q) ** 2).sum() / (2 * sigma2)))
+    # Monte Carlo error of D = 20000 features: about 1 / sqrt(D) = 0.007 per kernel value
+    assert stat.loss(f, target).item() == pytest.approx(exact, abs=0.02, rel=0.1)
+    w, b = (v.numpy() for v in stat.random_features(3, torch.float64))
+    k = (np.sqrt(2 / 20000) * np.cos(w.T @ x / np.sqrt(sigma2) + b[:, None])).T @ (
+        np.sqrt(2 / 20000) * np.cos(w.T @ y / np.sqrt(sigma2) + b[:, None]))
+    exact_k = np.exp(-((x[:, :, None] - y[:, None, :]) ** 2).sum(0) / (2 * sigma2))
+    assert np.abs(k - exact_k).max() < 0.05
 
 
 @pytest.mark.parametrize("cls", [MMDLinear, MMDPoly, MMDGaussian, GramHistogram])
@@ -107,31 +132,25 @@ def test_mmd_subsamples_large_layers_with_a_fixed_subset():
     torch.testing.assert_close(stat.describe(f)["samples"], target["samples"], rtol=0, atol=0)
 
 
-def test_subsampled_mmd_uses_every_image_position_against_fixed_anchors():
-    """Above num_samples: (1/MP) sum_i sum_{k in A} k(x_i, x_k) - 2/(MS) sum k(x_i, y_j) + 1/S^2 sum k(y, y')."""
+def test_subsampled_style_against_every_image_position():
+    """Above num_samples the style is its sampled columns; the image uses all M positions."""
     style = _rand(1, 3, 8, 8, seed=28)
     image = _rand(1, 3, 8, 8, seed=29).requires_grad_(True)
-    stat = MMDPoly(degree=2, offset=1.0, num_samples=10)
+    stat = MMDPoly(offset=1.0, num_samples=10)
     target = stat.describe(style)
     y = target["samples"][0].numpy()
-    # the image's anchors are the positions the style's subset was drawn at (same layer size, same seed)
-    cols = {tuple(c): i for i, c in enumerate(style[0].reshape(3, -1).T.numpy())}
-    index = [cols[tuple(c)] for c in y.T]
     x = image.detach()[0].reshape(3, -1).numpy()
-    k = lambda p, q: (float(p @ q) + 1.0) ** 2
-    xx = np.mean([[k(x[:, i], x[:, j]) for j in index] for i in range(64)])
-    xy = np.mean([[k(x[:, i], y[:, j]) for j in range(10)] for i in range(64)])
-    yy = np.mean([[k(y[:, i], y[:, j]) for j in range(10)] for i in range(10)])
+    mmd2 = naive_mmd2(x, y, lambda p, q: (float(p @ q) + 1.0) ** 2)
     loss = stat.loss(image, target)
-    assert loss.item() == pytest.approx((xx - 2 * xy + yy) / (4 * 9), rel=1e-10)
+    assert loss.item() == pytest.approx(mmd2 / (4 * 9), rel=1e-10)
     loss.backward()
-    assert (image.grad[0].abs().sum(0) > 0).all()  # every position gets a gradient, not only the anchors
+    assert (image.grad[0].abs().sum(0) > 0).all()  # every position gets a gradient
 
 
 def test_mmd_blend_is_the_mixture_of_the_styles():
     """The mixture target's MMD^2 equals the naive MMD^2 against the pooled, weighted samples."""
     f, t1, t2 = _rand(1, 3, 3, 3, seed=15), _rand(1, 3, 2, 3, seed=16), _rand(1, 3, 4, 2, seed=17)
-    stat = MMDPoly(degree=2, offset=1.0)
+    stat = MMDPoly(offset=1.0)
     target = blend([stat.describe(t1), stat.describe(t2)], [1.0, 3.0])
     x, y1, y2 = (a[0].reshape(3, -1).numpy() for a in (f, t1, t2))
     y = np.concatenate([y1, y2], axis=1)
@@ -148,6 +167,8 @@ def test_mmd_rejects_bad_parameters():
         MMD(kernel="laplace")
     with pytest.raises(ValueError, match="num_samples"):
         MMDGaussian(num_samples=1)
+    with pytest.raises(ValueError, match="offset"):
+        MMDPoly(offset=-1.0)
 
 
 # ------------------------------------------------------------------------------------------------
