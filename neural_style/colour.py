@@ -72,8 +72,8 @@ def match_luminance(style: Tensor, content: Tensor) -> Tensor:
         (1, 3, H_s, W_s) grey image.
     """
     y_s, y_c = luminance(style), luminance(content)
-    mu_s, sigma_s = y_s.mean(), y_s.std(unbiased=False)
-    mu_c, sigma_c = y_c.mean(), y_c.std(unbiased=False)
+    mu_s, sigma_s = y_s.mean(), y_s.std(correction=0)
+    mu_c, sigma_c = y_c.mean(), y_c.std(correction=0)
     gain = sigma_c / sigma_s if sigma_s > 1e-8 else torch.ones_like(sigma_s)
     return grey((gain * (y_s - mu_s) + mu_c).clamp(0, 1))
 

@@ -262,6 +262,10 @@ class GramHistogram:
     weight: float = 10.0
     name = "gram_histogram"
 
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.weight) and self.weight >= 0):
+            raise ValueError(f"The histogram weight must be finite and >= 0, got {self.weight}.")
+
     def describe(self, features: Tensor) -> Representation:
         return {**Gram().describe(features), "sorted": _flatten(features).sort(dim=2).values}
 

@@ -171,6 +171,12 @@ def test_mmd_rejects_bad_parameters():
         MMDPoly(offset=-1.0)
 
 
+@pytest.mark.parametrize("weight", [-1.0, float("nan"), float("inf")])
+def test_gram_histogram_rejects_bad_weight(weight):
+    with pytest.raises(ValueError, match="histogram weight"):
+        GramHistogram(weight=weight)
+
+
 # ------------------------------------------------------------------------------------------------
 # Histograms
 
