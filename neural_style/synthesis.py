@@ -28,6 +28,7 @@ from . import colour
 from .backbones import VGGFeatures
 from .devices import Precision, autocast_dtype, prepare_for_speed
 from .images import resize, save_image
+from .masks import MaskedStatistic, check_masks, masked_style_targets
 from .memory import check_memory
 from .statistics import (Representation, StyleStatistic, blend, content_loss, get_statistic,
                          total_variation)
@@ -130,15 +131,22 @@ class Objective:
                     blend_weights: Sequence[float], content_layers: Sequence[str],
                     style_layers: Sequence[str], layer_weights: Sequence[float], statistic: StyleStatistic,
                     content_weight: float, style_weight: float, tv_weight: float = 0.0,
-                    tv_exponent: float = 2.0, autocast: torch.dtype | None = None) -> "Objective":
+                    tv_exponent: float = 2.0, autocast: torch.dtype | None = None,
+                    masks: Tensor | None = None) -> "Objective":
         """Compute the targets once: blended style representations and content features P^l.
 
         Images are (1, 3, H, W) in [0, 1] on the backbone's device. Without a content image the
         content layers are still checked, so a misspelt name fails here rather than silently.
+        With ``masks`` (R, 1, H, W) (see ``masks.check_masks``) style r is matched in region r
+        instead of blending the styles (``masks.MaskedStatistic``).
         """
-        per_style = [backbone(s, style_layers) for s in styles]
-        style_targets = {layer: blend([statistic.describe(f[layer].float()) for f in per_style], blend_weights)
-                         for layer in style_layers}
+        if masks is not None:
+            statistic = MaskedStatistic(statistic)
+            style_targets = masked_style_targets(backbone, styles, masks, style_layers, statistic)
+        else:
+            per_style = [backbone(s, style_layers) for s in styles]
+            style_targets = {layer: blend([statistic.describe(f[layer].float()) for f in per_style], blend_weights)
+                             for layer in style_layers}
         backbone.check_layers(content_layers)
         content_features = {} if content is None else backbone(content, content_layers)
         content_targets = {layer: f.float() for layer, f in content_features.items()}
@@ -275,6 +283,7 @@ def synthesize(
     scales: Literal["auto", "single"] | Schedule = "auto",
     preserve_colour: colour.ColourMode = "none",
     style_scale: float | None = None,
+    masks: Sequence[Tensor] | None = None,
 ) -> SynthesisResult:
     """Optimise an image so its features match a content image and one or more styles.
 
@@ -317,6 +326,10 @@ def synthesize(
             (bicubic, antialiased) so its longer side is s times the output's longer side (the
             content's, or ``size`` for a texture): larger s, larger brush strokes. Load the
             style at least that large, since upscaling adds no detail.
+        masks: spatial control, one (H, W) mask per style (bool or float in [0, 1], at the output's
+            size): style r is matched only inside mask r (guided Gram matrices, ``masks.py``).
+            Replaces blending, so ``blend_weights`` must be None. Coarse scales use the masks
+            resized like the images.
 
     Returns:
         The best image seen at the final scale (lowest loss), its loss history and the run's
@@ -339,6 +352,9 @@ def synthesize(
             raise ValueError(f"{which} contains NaN or infinite values; load it with load_image.")
     if not isinstance(init, Tensor) and init not in ("auto", "content", "noise", "style"):
         raise ValueError(f"Unknown init {init!r}; choose 'content', 'noise' or 'style'.")
+    if masks is not None and blend_weights is not None:
+        raise ValueError("blend_weights mix styles everywhere, masks put each style in its own region; "
+                         "give one or the other (with masks, scale a region's mask to weaken its style).")
     weights = list(blend_weights) if blend_weights is not None else [1.0] * len(styles)
     layer_w = _style_layer_weights(style_layers, layer_weights)
     content_weight = _check_weight("content_weight", content_weight)
@@ -372,6 +388,7 @@ def synthesize(
         stages = _check_schedule(scales, long_side)
     if init == "auto":
         init = "content" if content is not None else "noise"
+    mask_stack = None if masks is None else check_masks(masks, num_styles=len(styles), size=size)
     prepare_for_speed(backbone, device)
 
     params: dict[str, Any] = {
@@ -386,6 +403,7 @@ def synthesize(
         "precision": str(dtype).removeprefix("torch.") if dtype else "float32", "scales": stages,
         "preserve_colour": preserve_colour, "style_scale": style_scale,
         "style_sizes": [list(s.shape[-2:]) for s in styles],
+        "masks": None if mask_stack is None else [round(float(m.mean()), 4) for m in mask_stack],
     }
     generator = torch.Generator().manual_seed(seed)
     total = params["num_steps"]
@@ -403,7 +421,8 @@ def synthesize(
             content=None if stage_content is None else stage_content.to(device), blend_weights=weights,
             content_layers=content_layers, style_layers=style_layers, layer_weights=layer_w, statistic=stat,
             content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
-            tv_exponent=tv_exponent, autocast=dtype)
+            tv_exponent=tv_exponent, autocast=dtype,
+            masks=None if mask_stack is None else _resized(mask_stack, stage_size).to(device))
         if image is None:
             image = _initial_image(init, stage_content, stage_styles, stage_size, generator)
         else:
