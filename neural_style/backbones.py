@@ -89,6 +89,8 @@ class BackboneInfo:
         pooling: ``avg`` or ``max``.
         reason: why this backbone was chosen (set by ``auto``), else empty.
         feature_scale: factor applied to every activation (see ``VGG19_FEATURE_SCALE``).
+        normalized: whether the weights were rescaled so that every convolution's mean
+            activation on calibration images is 1 (``normalization.py``).
     """
 
     name: str
@@ -97,14 +99,16 @@ class BackboneInfo:
     pooling: str
     reason: str = ""
     feature_scale: float = 1.0
+    normalized: bool = False
 
     def as_dict(self) -> dict[str, str | float]:
-        """The fields that say something: no empty reason, no feature scale of 1."""
-        defaults = {"reason": "", "feature_scale": 1.0}
+        """The fields that say something: no empty reason, no feature scale of 1, not normalised."""
+        defaults = {"reason": "", "feature_scale": 1.0, "normalized": False}
         return {k: v for k, v in asdict(self).items() if k not in defaults or v != defaults[k]}
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.arch}, {self.pooling} pooling, weights: {self.weights})"
+        normalized = ", normalised to mean activation 1" if self.normalized else ""
+        return f"{self.name} ({self.arch}, {self.pooling} pooling{normalized}, weights: {self.weights})"
 
 
 def layer_names(arch: str) -> list[str]:
@@ -413,7 +417,8 @@ BACKBONES = ("auto", "vgg19", "vgg16-hed", "random")
 
 
 def load_backbone(name: str = "auto", *, pooling: Pooling = "avg", weights_path: str | Path | None = None,
-                  arch: str = "vgg19", seed: int = 0, device: str | torch.device = "cpu") -> VGGFeatures:
+                  arch: str = "vgg19", seed: int = 0, device: str | torch.device = "cpu",
+                  normalized: bool = False) -> VGGFeatures:
     """Load a frozen feature extractor by weight-source name (see the module docstring).
 
     Args:
@@ -423,6 +428,9 @@ def load_backbone(name: str = "auto", *, pooling: Pooling = "avg", weights_path:
         arch: architecture of the ``random`` backbone.
         seed: seed of the ``random`` backbone.
         device: where the returned module lives.
+        normalized: rescale the weights so that every convolution's mean activation on the
+            project's images is 1 (the network of the paper; ``normalization.normalized_backbone``,
+            per-channel means cached on disk).
     """
     if name == "auto":
         try:
@@ -441,6 +449,10 @@ def load_backbone(name: str = "auto", *, pooling: Pooling = "avg", weights_path:
         model = random_vgg(arch, seed=seed, pooling=pooling)
     else:
         raise BackboneError(f"Unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}.")
+    if normalized:
+        from .normalization import normalized_backbone  # it imports this module
+
+        model = normalized_backbone(model)
     return model.to(device)
 
 

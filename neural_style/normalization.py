@@ -1,0 +1,188 @@
+"""The normalised VGG of Gatys et al.: every convolution's mean activation rescaled to 1.
+
+"We normalized the network by scaling the weights such that the mean activation of each
+convolutional filter over images and positions is equal to one. Such re-scaling can be done for
+the VGG network without changing its output, because it contains only rectifying linear
+activation functions and no normalization or pooling over feature maps."
+
+With a positive scale s, relu(s z) = s relu(z), and 2x2 average or max pooling commutes with a
+positive per-channel scale. Let m^l_c be the mean over calibration images and positions of
+channel c of conv layer l in the *original* network. Then, layer by layer,
+
+    W^l[c, c'] <- W^l[c, c'] * m^{l-1}_{c'} / m^l_c,      b^l[c] <- b^l[c] / m^l_c
+
+(m^0 = 1 for the image) makes the new activations F^l_new = F^l / m^l exactly, so their mean
+on the calibration images is 1, and every layer of the new network is a per-channel rescaling of
+the old one. The previous layer's division is undone by the ``* m^{l-1}`` on the next layer's
+input channels, so all means can be taken in one pass of the original network.
+
+Dead channels (mean 0 on the calibration images: the ReLU is never active) are left unscaled
+(m = 1); their activations are still those of the original network.
+
+Calibration: the project's ``images/`` folder, each image resized to 224 px on its long side;
+each image's spatial mean counts once (m = average over images of the mean over positions).
+The means are cached in ``~/.cache/neural_style`` (or ``$NEURAL_STYLE_CACHE``) under a key made
+of the backbone's weights, pooling and the calibration files' contents.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .backbones import VGGFeatures
+from .images import load_image
+
+CALIBRATION_SIZE = 224
+PROJECT_IMAGES = Path(__file__).resolve().parent.parent / "images"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def conv_layers(backbone: VGGFeatures) -> list[str]:
+    """The rectified convolution layers ``conv{b}_{i}`` in forward order."""
+    return [name for name in backbone.layer_names if name.startswith("conv")]
+
+
+def calibration_files(folder: str | Path | None = None) -> list[Path]:
+    """The calibration images: every PNG/JPEG in ``folder`` (default the project's images/), sorted."""
+    folder = PROJECT_IMAGES if folder is None else Path(folder)
+    files = sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+    if not files:
+        raise FileNotFoundError(f"No calibration images (*.png, *.jpg) in {folder}; pass calibration=[...] "
+                                "with images, or a folder that has some.")
+    return files
+
+
+@torch.no_grad()
+def channel_means(backbone: VGGFeatures, images: Sequence[Tensor]) -> dict[str, Tensor]:
+    """m^l_c: the mean of every conv layer's channels, over positions and then over images.
+
+    Args:
+        backbone: the feature extractor (its ``feature_scale`` is divided out: raw activations).
+        images: (1, 3, H, W) in [0, 1], any sizes.
+
+    Returns:
+        ``{conv layer: (N_l,) float64 means}``.
+    """
+    if not images:
+        raise ValueError("Give at least one calibration image.")
+    layers = conv_layers(backbone)
+    device = next(backbone.parameters()).device
+    sums = {layer: torch.zeros(backbone.channels(layer), dtype=torch.float64) for layer in layers}
+    for image in images:
+        for layer, value in backbone(image.to(device), layers).items():
+            sums[layer] += value.double().mean(dim=(0, 2, 3)).cpu() / backbone.info.feature_scale
+    return {layer: total / len(images) for layer, total in sums.items()}
+
+
+@torch.no_grad()
+def normalize_vgg(backbone: VGGFeatures, means: dict[str, Tensor]) -> VGGFeatures:
+    """A copy of ``backbone`` whose conv layer l computes F^l / m^l (module docstring).
+
+    Args:
+        backbone: the original network (left unchanged).
+        means: ``{conv layer: (N_l,)}`` from ``channel_means`` of this network; entries <= 0
+            (dead channels) are treated as 1.
+
+    Returns:
+        The normalised network; its info says ``normalized=True`` and its ``feature_scale`` is 1
+        (the rescaling fixes the scale of the activations, so a constant factor on top is moot).
+    """
+    if backbone.info.normalized:
+        raise ValueError(f"{backbone.info} is already normalised.")
+    layers = conv_layers(backbone)
+    missing = [layer for layer in layers if layer not in means]
+    if missing:
+        raise ValueError(f"No means for {missing[:3]}; compute them with channel_means(backbone, images).")
+    model = copy.deepcopy(backbone)
+    previous = torch.ones(3, dtype=torch.float64)
+    for conv, layer in zip([m for m in model.features if isinstance(m, nn.Conv2d)], layers):
+        m = means[layer].double().cpu()
+        if m.shape != (conv.out_channels,):
+            raise ValueError(f"Means of {layer} have shape {tuple(m.shape)}, expected ({conv.out_channels},).")
+        m = torch.where(m > 0, m, torch.ones_like(m))  # dead channels stay unscaled
+        weight = conv.weight.double() * previous.to(conv.weight.device).view(1, -1, 1, 1)
+        conv.weight.copy_(weight / m.to(conv.weight.device).view(-1, 1, 1, 1))
+        conv.bias.copy_(conv.bias.double() / m.to(conv.bias.device))
+        previous = m
+    model.info = dataclasses.replace(backbone.info, normalized=True, feature_scale=1.0)
+    return model
+
+
+def cache_dir() -> Path:
+    """Where the means are cached: ``$NEURAL_STYLE_CACHE`` or ``~/.cache/neural_style``."""
+    return Path(os.environ.get("NEURAL_STYLE_CACHE", Path.home() / ".cache" / "neural_style"))
+
+
+def _cache_key(backbone: VGGFeatures, files: Sequence[Path], size: int) -> str:
+    digest = hashlib.sha256()
+    info = backbone.info
+    digest.update(json.dumps([info.name, info.arch, info.weights, info.pooling, size]).encode())
+    weights = Path(info.weights)
+    if weights.is_file():
+        stat = weights.stat()
+        digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+    for file in files:
+        digest.update(file.name.encode())
+        digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return f"means-{info.name}-{info.arch}-{info.pooling}-{digest.hexdigest()[:16]}.pt"
+
+
+def _read_cache(path: Path, layers: Sequence[str]) -> dict[str, Tensor] | None:
+    """The cached means, or None when the file is missing, unreadable or incomplete."""
+    try:
+        means = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # missing or corrupt: recompute
+        return None
+    if not isinstance(means, dict) or any(not isinstance(means.get(l), Tensor) for l in layers):
+        return None
+    if any(not torch.isfinite(means[l]).all() for l in layers):
+        return None
+    return {layer: means[layer] for layer in layers}
+
+
+def _write_cache(path: Path, means: dict[str, Tensor]) -> None:
+    """Write atomically: a temporary file in the same folder, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            torch.save(means, file)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def normalized_backbone(backbone: VGGFeatures, *, calibration: str | Path | Sequence[str | Path] | None = None,
+                        size: int = CALIBRATION_SIZE, cache: str | Path | bool = True) -> VGGFeatures:
+    """The normalised copy of ``backbone``, with its calibration means from the cache if possible.
+
+    Args:
+        backbone: the original network.
+        calibration: a folder of images or a list of image files (default the project's images/).
+        size: long side of the calibration images, in px.
+        cache: True for ``cache_dir()``, a folder, or False to always recompute and not write.
+    """
+    files = ([Path(p) for p in calibration] if isinstance(calibration, (list, tuple))
+             else calibration_files(calibration))
+    layers = conv_layers(backbone)
+    path = None
+    if cache is not False:
+        folder = cache_dir() if cache is True else Path(cache)
+        path = folder / _cache_key(backbone, files, size)
+    means = _read_cache(path, layers) if path is not None else None
+    if means is None:
+        means = channel_means(backbone, [load_image(f, size) for f in files])
+        if path is not None:
+            _write_cache(path, means)
+    return normalize_vgg(backbone, means)
