@@ -19,6 +19,15 @@ input channels, so all means can be taken in one pass of the original network.
 Dead channels (mean 0 on the calibration images: the ReLU is never active) are left unscaled
 (m = 1); their activations are still those of the original network.
 
+Departure from the paper, for a small calibration set: with a dozen images some channels fire at
+a handful of positions only (vgg16-hed: means down to 1e-5 of their layer's median). Dividing by
+such a mean multiplies the channel by 1e5, and on another image (noise, the usual start) that
+channel alone then dominates the layer's style loss, which grows as F^4 (vgg16-hed, a van Gogh
+texture at 160 px: conv3_1's E_l at the noise start rose from 2e3 to 7e7). So the divisor is max(m_c, floor * median_c'(m_c')) over the layer's
+live channels, ``floor = 0.01`` by default (``floor=0`` is the paper's rule); channels below the
+floor end with a calibration mean below 1. Any positive divisor keeps the function, so this
+changes only the balance, not the correctness.
+
 Calibration: the project's ``images/`` folder, each image resized to 224 px on its long side;
 each image's spatial mean counts once (m = average over images of the mean over positions).
 The means are cached in ``~/.cache/neural_style`` (or ``$NEURAL_STYLE_CACHE``) under a key made
@@ -43,6 +52,7 @@ from .backbones import VGGFeatures
 from .images import load_image
 
 CALIBRATION_SIZE = 224
+FLOOR = 0.01
 PROJECT_IMAGES = Path(__file__).resolve().parent.parent / "images"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -84,14 +94,29 @@ def channel_means(backbone: VGGFeatures, images: Sequence[Tensor]) -> dict[str, 
     return {layer: total / len(images) for layer, total in sums.items()}
 
 
+def channel_scales(means: dict[str, Tensor], floor: float = FLOOR) -> dict[str, Tensor]:
+    """The divisor s^l_c of every channel: m^l_c, raised to ``floor`` times the layer's median
+    live mean when below it, and 1 for dead channels (m^l_c <= 0). Float64, shape (N_l,).
+    """
+    if not (0.0 <= floor <= 1.0):
+        raise ValueError(f"floor must be in [0, 1], got {floor!r}.")
+    scales = {}
+    for layer, m in means.items():
+        m = m.double().cpu()
+        alive = m > 0
+        minimum = floor * m[alive].median() if alive.any() else 0.0
+        scales[layer] = torch.where(alive, m.clamp_min(float(minimum)), torch.ones_like(m))
+    return scales
+
+
 @torch.no_grad()
-def normalize_vgg(backbone: VGGFeatures, means: dict[str, Tensor]) -> VGGFeatures:
-    """A copy of ``backbone`` whose conv layer l computes F^l / m^l (module docstring).
+def normalize_vgg(backbone: VGGFeatures, means: dict[str, Tensor], *, floor: float = FLOOR) -> VGGFeatures:
+    """A copy of ``backbone`` whose conv layer l computes F^l / s^l (module docstring).
 
     Args:
         backbone: the original network (left unchanged).
-        means: ``{conv layer: (N_l,)}`` from ``channel_means`` of this network; entries <= 0
-            (dead channels) are treated as 1.
+        means: ``{conv layer: (N_l,)}`` from ``channel_means`` of this network.
+        floor: divisors are at least ``floor`` times the layer's median mean (``channel_scales``).
 
     Returns:
         The normalised network; its info says ``normalized=True`` and its ``feature_scale`` is 1
@@ -103,17 +128,17 @@ def normalize_vgg(backbone: VGGFeatures, means: dict[str, Tensor]) -> VGGFeature
     missing = [layer for layer in layers if layer not in means]
     if missing:
         raise ValueError(f"No means for {missing[:3]}; compute them with channel_means(backbone, images).")
+    scales = channel_scales({layer: means[layer] for layer in layers}, floor)
     model = copy.deepcopy(backbone)
     previous = torch.ones(3, dtype=torch.float64)
     for conv, layer in zip([m for m in model.features if isinstance(m, nn.Conv2d)], layers):
-        m = means[layer].double().cpu()
-        if m.shape != (conv.out_channels,):
-            raise ValueError(f"Means of {layer} have shape {tuple(m.shape)}, expected ({conv.out_channels},).")
-        m = torch.where(m > 0, m, torch.ones_like(m))  # dead channels stay unscaled
+        s = scales[layer]
+        if s.shape != (conv.out_channels,):
+            raise ValueError(f"Means of {layer} have shape {tuple(s.shape)}, expected ({conv.out_channels},).")
         weight = conv.weight.double() * previous.to(conv.weight.device).view(1, -1, 1, 1)
-        conv.weight.copy_(weight / m.to(conv.weight.device).view(-1, 1, 1, 1))
-        conv.bias.copy_(conv.bias.double() / m.to(conv.bias.device))
-        previous = m
+        conv.weight.copy_(weight / s.to(conv.weight.device).view(-1, 1, 1, 1))
+        conv.bias.copy_(conv.bias.double() / s.to(conv.bias.device))
+        previous = s
     model.info = dataclasses.replace(backbone.info, normalized=True, feature_scale=1.0)
     return model
 
@@ -164,7 +189,8 @@ def _write_cache(path: Path, means: dict[str, Tensor]) -> None:
 
 
 def normalized_backbone(backbone: VGGFeatures, *, calibration: str | Path | Sequence[str | Path] | None = None,
-                        size: int = CALIBRATION_SIZE, cache: str | Path | bool = True) -> VGGFeatures:
+                        size: int = CALIBRATION_SIZE, cache: str | Path | bool = True,
+                        floor: float = FLOOR) -> VGGFeatures:
     """The normalised copy of ``backbone``, with its calibration means from the cache if possible.
 
     Args:
@@ -172,6 +198,7 @@ def normalized_backbone(backbone: VGGFeatures, *, calibration: str | Path | Sequ
         calibration: a folder of images or a list of image files (default the project's images/).
         size: long side of the calibration images, in px.
         cache: True for ``cache_dir()``, a folder, or False to always recompute and not write.
+        floor: see ``channel_scales`` (0 = the paper's rule).
     """
     files = ([Path(p) for p in calibration] if isinstance(calibration, (list, tuple))
              else calibration_files(calibration))
@@ -185,4 +212,4 @@ def normalized_backbone(backbone: VGGFeatures, *, calibration: str | Path | Sequ
         means = channel_means(backbone, [load_image(f, size) for f in files])
         if path is not None:
             _write_cache(path, means)
-    return normalize_vgg(backbone, means)
+    return normalize_vgg(backbone, means, floor=floor)
