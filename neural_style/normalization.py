@@ -188,17 +188,16 @@ def _write_cache(path: Path, means: dict[str, Tensor]) -> None:
         raise
 
 
-def normalized_backbone(backbone: VGGFeatures, *, calibration: str | Path | Sequence[str | Path] | None = None,
-                        size: int = CALIBRATION_SIZE, cache: str | Path | bool = True,
-                        floor: float = FLOOR) -> VGGFeatures:
-    """The normalised copy of ``backbone``, with its calibration means from the cache if possible.
+def calibration_means(backbone: VGGFeatures, *, calibration: str | Path | Sequence[str | Path] | None = None,
+                      size: int = CALIBRATION_SIZE, cache: str | Path | bool = True) -> dict[str, Tensor]:
+    """``channel_means`` of ``backbone`` on the calibration images, read from the cache if possible.
 
     Args:
         backbone: the original network.
         calibration: a folder of images or a list of image files (default the project's images/).
         size: long side of the calibration images, in px.
         cache: True for ``cache_dir()``, a folder, or False to always recompute and not write.
-        floor: see ``channel_scales`` (0 = the paper's rule).
+            A missing, unreadable or incomplete cache file is recomputed and rewritten.
     """
     files = ([Path(p) for p in calibration] if isinstance(calibration, (list, tuple))
              else calibration_files(calibration))
@@ -212,4 +211,18 @@ def normalized_backbone(backbone: VGGFeatures, *, calibration: str | Path | Sequ
         means = channel_means(backbone, [load_image(f, size) for f in files])
         if path is not None:
             _write_cache(path, means)
+    return means
+
+
+def normalized_backbone(backbone: VGGFeatures, *, calibration: str | Path | Sequence[str | Path] | None = None,
+                        size: int = CALIBRATION_SIZE, cache: str | Path | bool = True,
+                        floor: float = FLOOR) -> VGGFeatures:
+    """The normalised copy of ``backbone`` (``normalize_vgg`` of its ``calibration_means``).
+
+    Args:
+        backbone: the original network.
+        calibration, size, cache: see ``calibration_means``.
+        floor: see ``channel_scales`` (0 = the paper's rule).
+    """
+    means = calibration_means(backbone, calibration=calibration, size=size, cache=cache)
     return normalize_vgg(backbone, means, floor=floor)
