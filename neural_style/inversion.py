@@ -12,6 +12,8 @@ content drawn with the colours and strokes the starting image supplies.
 
 from __future__ import annotations
 
+import time
+import warnings
 from typing import Any, Callable, Literal
 
 import torch
@@ -19,7 +21,8 @@ from torch import Tensor
 
 from .backbones import VGGFeatures
 from .statistics import get_statistic
-from .synthesis import (Objective, StepInfo, SynthesisResult, _check_weight, _initial_image, _optimise)
+from .synthesis import (Objective, StepInfo, SynthesisNotice, SynthesisResult, _check_weight, _initial_image,
+                        _optimise)
 
 InversionInit = Literal["noise", "style"]
 
@@ -75,8 +78,14 @@ def invert(backbone: VGGFeatures, image: Tensor, layer: str, *, init: InversionI
         "init": init, "tv_weight": tv_weight, "tv_exponent": tv_exponent, "num_steps": num_steps,
         "seed": seed, "optimizer": "lbfgs",
     }
-    return _optimise(objective, start, optimizer="lbfgs", num_steps=num_steps, lr=None, callback=callback,
-                     params=params)
+    history: list[dict[str, float]] = []
+    began = time.perf_counter()
+    best, best_step, stopped = _optimise(objective, start, optimizer="lbfgs", num_steps=num_steps, lr=None,
+                                         callback=callback, history=history, total_steps=num_steps, record={})
+    if stopped and stopped != "stopped by the callback":
+        warnings.warn(f"Inversion stopped early ({stopped}); returning the best image of {len(history)} "
+                      "evaluations.", SynthesisNotice, stacklevel=2)
+    return SynthesisResult(best, history, best_step, stopped, time.perf_counter() - began, params)
 
 
 def psnr(image: Tensor, reference: Tensor) -> float:
