@@ -122,3 +122,17 @@ def test_masks_are_validated(net):
     result = synthesize(net, style=[style, style], content=content, masks=[half, 1 - half], num_steps=2,
                         style_layers=STYLE_LAYERS[:2])
     assert result.image.shape == (1, 3, 32, 40)
+
+
+def test_masks_follow_the_coarse_to_fine_scales(net):
+    """At a coarse scale the masks are resized with the image, so each region keeps its style."""
+    red, blue = _tinted((1.0, 0.2, 0.2), 0), _tinted((0.2, 0.2, 1.0), 1)
+    top = torch.zeros((48, 64))
+    top[:24] = 1
+    result = synthesize(net, style=[red, blue], size=(48, 64), masks=[top, 1 - top], scales=[(32, 15), (64, 10)],
+                        style_layers=STYLE_LAYERS[:3], seed=0)
+    scales = [h["scale"] for h in result.history]
+    assert scales[0] == 32.0 and scales[-1] == 64.0
+    image = result.image[0]
+    upper, lower = image[:, :20].mean((1, 2)), image[:, 28:].mean((1, 2))
+    assert upper[0] > 1.5 * upper[2] and lower[2] > 1.5 * lower[0]
