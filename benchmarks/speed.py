@@ -5,9 +5,10 @@
 
 Baseline: the paper's procedure as the classic programs run it: one scale, float32, L-BFGS,
 500 loss evaluations at 512 px. Fast: ``synthesize``'s defaults (bf16 autocast where the
-hardware has it, channels-last, coarse-to-fine) with the evaluation budget given by --fast-steps.
-Both results are scored the same way: the float32 loss at full resolution with the same layers
-and weights. Every run happens in a subprocess of its own, so each peak RSS is its own.
+hardware has it, channels-last) with the same budget. Coarse-to-fine: the fast defaults with
+``scales="auto"``, the same number of evaluations spread over 128, 256 and 512 px. Every result
+is scored the same way: the float32 loss at full resolution with the same layers and weights.
+Every run happens in a subprocess of its own, so each peak RSS is its own.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def fp32_loss(net, image: torch.Tensor, content: torch.Tensor, style: torch.Tens
 
 def job_pass(args: argparse.Namespace) -> dict:
     """Median seconds of one forward + backward w.r.t. the image (all layers of the loss)."""
-    net = load_backbone(args.backbone, device=args.device)
+    net = load_backbone(args.backbone, device=resolve_device(args.device))
     device = next(net.parameters()).device
     if args.mode != "fp32-nchw":
         net.to(memory_format=torch.channels_last)
@@ -78,12 +79,14 @@ def job_pass(args: argparse.Namespace) -> dict:
 def job_run(args: argparse.Namespace) -> dict:
     """One complete stylization at ``args.size``; returns its time, fp32 loss and peak RSS."""
     warnings.simplefilter("ignore")
-    net = load_backbone(args.backbone, device=args.device)
+    net = load_backbone(args.backbone, device=resolve_device(args.device))
     content, style = load_image(CONTENT, args.size), load_image(STYLE, args.size)
     if args.mode == "baseline":
         options = dict(precision="fp32", scales="single", num_steps=args.steps)
     elif args.mode == "memory":
         options = dict(scales=[(args.size, args.steps)])
+    elif args.mode == "coarse-to-fine":
+        options = dict(scales="auto", num_steps=args.steps)
     else:
         options = dict(num_steps=args.steps)
     start = time.perf_counter()
@@ -102,16 +105,17 @@ def spawn(**options) -> dict:
     argv = [sys.executable, __file__, "--job"]
     for key, value in options.items():
         argv += [f"--{key.replace('_', '-')}", str(value)]
-    out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"benchmark job failed: {' '.join(argv)}\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes and budgets, to check the script runs")
     parser.add_argument("--size", type=int, default=512, help="long side of the stylization (default 512)")
-    parser.add_argument("--baseline-steps", type=int, default=500)
-    parser.add_argument("--fast-steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=500, help="loss evaluations of every run (default 500)")
     parser.add_argument("--memory-sizes", type=int, nargs="*", default=[512, 1024, 2048])
     parser.add_argument("--backbone", default="auto")
     parser.add_argument("--device", default="auto")
@@ -120,7 +124,6 @@ def main() -> None:
     parser.add_argument("--job", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--kind", help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
-    parser.add_argument("--steps", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--repeats", type=int, default=3, help=argparse.SUPPRESS)
     parser.add_argument("--save", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -128,7 +131,7 @@ def main() -> None:
         print(json.dumps(job_pass(args) if args.kind == "pass" else job_run(args)))
         return
     if args.quick:
-        args.size, args.baseline_steps, args.fast_steps, args.memory_sizes = 64, 10, 10, [64]
+        args.size, args.steps, args.memory_sizes = 64, 10, [64]
     common = dict(backbone=args.backbone, device=args.device)
     device = resolve_device(args.device)
     print(f"# machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
@@ -146,9 +149,9 @@ def main() -> None:
     print(f"\n## a finished {args.size} px stylization ({CONTENT.name} x {STYLE.name})")
     out = Path(args.out) if args.out else None
     runs = {}
-    for mode, steps in (("baseline", args.baseline_steps), ("fast", args.fast_steps)):
+    for mode in ("baseline", "fast", "coarse-to-fine"):
         save = str(out / f"benchmark_{mode}_{args.size}.png") if out else ""
-        runs[mode] = spawn(kind="run", mode=mode, size=args.size, steps=steps, save=save, **common)
+        runs[mode] = spawn(kind="run", mode=mode, size=args.size, steps=args.steps, save=save, **common)
     print("| run | evaluations | precision | scales (long side, evaluations) | wall time | fp32 loss | "
           "style | content | peak RSS |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -165,10 +168,13 @@ def main() -> None:
         r = spawn(kind="run", mode="memory", size=size, steps=2, **common)
         print(f"| {size} px | {r['peak_rss_gb']:.2f} GB |", flush=True)
 
-    speedup = runs["baseline"]["seconds"] / runs["fast"]["seconds"]
-    ratio = runs["fast"]["loss"]["total"] / runs["baseline"]["loss"]["total"]
-    print(f"\nspeed-up {speedup:.1f}x ({runs['baseline']['seconds']:.0f} s -> {runs['fast']['seconds']:.0f} s), "
-          f"loss ratio fast/baseline {ratio:.3f} (fp32, {args.size} px)")
+    base = runs["baseline"]
+    print()
+    for mode in ("coarse-to-fine", "fast"):
+        speedup = base["seconds"] / runs[mode]["seconds"]
+        ratio = runs[mode]["loss"]["total"] / base["loss"]["total"]
+        print(f"{mode}: speed-up {speedup:.1f}x ({base['seconds']:.0f} s -> {runs[mode]['seconds']:.0f} s), "
+              f"loss ratio {ratio:.3f} against the baseline (fp32 loss at {args.size} px)")
 
 
 if __name__ == "__main__":

@@ -140,15 +140,18 @@ class Objective:
         With ``masks`` (R, 1, H, W) (see ``masks.check_masks``) style r is matched in region r
         instead of blending the styles (``masks.MaskedStatistic``).
         """
+        backbone.check_layers(content_layers)
+        # the targets go through the network in the precision the image will, so that its rounding
+        # is the same on both sides (the content loss of the content image is 0); statistics in fp32
+        with _autocast(backbone, autocast):
+            per_style = [_features(backbone, s, style_layers) for s in styles] if masks is None else []
+            content_features = {} if content is None else _features(backbone, content, content_layers)
         if masks is not None:
             statistic = MaskedStatistic(statistic)
             style_targets = masked_style_targets(backbone, styles, masks, style_layers, statistic)
         else:
-            per_style = [backbone(s, style_layers) for s in styles]
             style_targets = {layer: blend([statistic.describe(f[layer].float()) for f in per_style], blend_weights)
                              for layer in style_layers}
-        backbone.check_layers(content_layers)
-        content_features = {} if content is None else backbone(content, content_layers)
         content_targets = {layer: f.float() for layer, f in content_features.items()}
         return cls(backbone, style_targets=style_targets, content_targets=content_targets, statistic=statistic,
                    layer_weights=dict(zip(style_layers, layer_weights)),
@@ -157,8 +160,8 @@ class Objective:
 
     def __call__(self, image: Tensor) -> dict[str, Tensor]:
         """Loss terms for ``image`` (1, 3, H, W): ``total`` and its parts (unweighted)."""
-        with torch.autocast(image.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None):
-            features = self.backbone(image.contiguous(memory_format=torch.channels_last), self.layers)
+        with _autocast(self.backbone, self.autocast):
+            features = _features(self.backbone, image, self.layers)
         terms: dict[str, Tensor] = {}
         zero = image.new_zeros(())
         for layer, target in self.style_targets.items():
@@ -169,6 +172,17 @@ class Objective:
         terms["total"] = (self.content_weight * terms["content"] + self.style_weight * terms["style"]
                           + self.tv_weight * terms["tv"])
         return terms
+
+
+def _autocast(backbone: VGGFeatures, dtype: torch.dtype | None) -> torch.autocast:
+    """Autocast to ``dtype`` on the backbone's device; a no-op context for None (float32)."""
+    device_type = next(backbone.parameters()).device.type
+    return torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+def _features(backbone: VGGFeatures, image: Tensor, layers: Sequence[str]) -> dict[str, Tensor]:
+    """The backbone's activations, computed in the channels-last layout (see devices.prepare_for_speed)."""
+    return backbone(image.contiguous(memory_format=torch.channels_last), layers)
 
 
 def _check_weight(name: str, value: float) -> float:
@@ -230,11 +244,11 @@ def _resized(image: Tensor, size: tuple[int, int]) -> Tensor:
 
 
 def coarse_to_fine(long_side: int, num_steps: int, *, smallest: int = SMALLEST_SCALE) -> list[tuple[int, int]]:
-    """The default schedule: (long side, evaluations) per stage, ending at ``long_side``.
+    """The schedule of ``scales="auto"``: (long side, evaluations) per stage, ending at ``long_side``.
 
     The long side is halved while it stays at least ``smallest`` pixels. The evaluations are
     split so that each stage gets twice as many as the next finer one (a stage at half the size
-    costs a quarter as much): for 512 px and 300 evaluations, (128, 172), (256, 86), (512, 42).
+    costs a quarter as much): for 512 px and 300 evaluations, (128, 171), (256, 85), (512, 44).
     Images smaller than ``2 * smallest`` run at a single scale.
     """
     sides = [long_side]
@@ -244,6 +258,10 @@ def coarse_to_fine(long_side: int, num_steps: int, *, smallest: int = SMALLEST_S
     steps = [max(1, num_steps * share // sum(shares)) for share in shares]
     steps[-1] = max(1, num_steps - sum(steps[:-1]))
     return list(zip(sides, steps))
+
+
+def _scaled(size: Sequence[int], factor: float) -> tuple[int, int]:
+    return max(1, round(size[0] * factor)), max(1, round(size[1] * factor))
 
 
 def _check_schedule(schedule: Schedule, long_side: int) -> list[tuple[int, int]]:
@@ -280,7 +298,7 @@ def synthesize(
     seed: int = 0,
     callback: Callable[[StepInfo], bool | None] | None = None,
     precision: Precision = "auto",
-    scales: Literal["auto", "single"] | Schedule = "auto",
+    scales: Literal["auto", "single"] | Schedule = "single",
     preserve_colour: colour.ColourMode = "none",
     style_scale: float | None = None,
     masks: Sequence[Tensor] | None = None,
@@ -313,9 +331,11 @@ def synthesize(
             ``devices.autocast_dtype``), ``fp32``, ``bf16`` or ``fp16`` (CUDA). Losses stay float32.
         scales: coarse-to-fine schedule as (long side, evaluations) pairs ending at the image's
             long side; the result of each scale, upsampled, starts the next, and the content and
-            style images are resized by the same factor. ``auto`` = ``coarse_to_fine(long side,
-            num_steps)``; ``single`` = all ``num_steps`` at full size (the paper's procedure).
-            An explicit schedule replaces ``num_steps``.
+            style images are resized by the same factor. ``single`` (default) = all ``num_steps``
+            at full size, the paper's procedure; ``auto`` = ``coarse_to_fine(long side,
+            num_steps)``. An explicit schedule replaces ``num_steps``. Coarse scales settle the
+            large-scale layout cheaply, but an upsampled image lacks the fine texture the shallow
+            layers ask for, so they do not shorten the work at full size (benchmarks/speed.py).
         preserve_colour: keep the content's colours (Gatys et al. 2017): ``luminance`` runs the
             transfer on grey luminance images (the style's luminance given the content's mean and
             standard deviation) and puts the result's luminance under the content's chroma
@@ -381,7 +401,8 @@ def synthesize(
         # every image must stay large enough for the deepest layer at the coarsest scale
         shortest = min(min(size), *(min(s.shape[-2:]) for s in styles))
         need = backbone.min_size(used)[0]
-        stages = coarse_to_fine(long_side, num_steps, smallest=max(SMALLEST_SCALE, math.ceil(need * long_side / shortest)))
+        smallest = max(SMALLEST_SCALE, math.ceil(need * long_side / shortest))
+        stages = coarse_to_fine(long_side, num_steps, smallest=smallest)
     elif scales == "single":
         stages = [(long_side, num_steps)]
     else:
@@ -412,9 +433,8 @@ def synthesize(
     start = time.perf_counter()
     for side, steps in stages:
         factor = side / long_side
-        stage_size = (max(1, round(size[0] * factor)), max(1, round(size[1] * factor)))
-        stage_styles = [_resized(s.cpu(), (max(1, round(s.shape[-2] * factor)), max(1, round(s.shape[-1] * factor))))
-                        for s in styles]
+        stage_size = _scaled(size, factor)
+        stage_styles = [_resized(s.cpu(), _scaled(s.shape[-2:], factor)) for s in styles]
         stage_content = None if content is None else _resized(content.cpu(), stage_size)
         objective = Objective.from_images(
             backbone, styles=[s.to(device) for s in stage_styles],
@@ -427,6 +447,7 @@ def synthesize(
             image = _initial_image(init, stage_content, stage_styles, stage_size, generator)
         else:
             image = _resized(image, stage_size)
+
         image, best_step, stopped = _optimise(
             objective, image.clamp(0, 1).to(device), optimizer=optimizer, num_steps=steps, lr=lr,
             callback=callback, history=history, total_steps=total, record={"scale": float(side)})

@@ -95,7 +95,7 @@ def test_texture_synthesis_reduces_held_out_layer_distance(random_vgg, brick64, 
 @pytest.mark.parametrize("statistic", ["mean", "mean_cov"])
 def test_other_statistics_reduce_their_loss(random_vgg, statistic):
     brick48 = resize(_to_tensor(skimage.data.brick()), 48)
-    r = synthesize(random_vgg, style=brick48, num_steps=20, seed=0, statistic=statistic)
+    r = synthesize(random_vgg, style=brick48, num_steps=20, seed=0, statistic=statistic, precision="fp32")
     h = r.history
     # measured best/initial style ratio after 20 evaluations: mean 7.9e-06, mean_cov 6.5e-06
     assert h[r.best_step - 1]["style"] < 1e-2 * h[0]["style"]
@@ -165,7 +165,7 @@ def test_history_length_and_keys(random_vgg, small_style, optimizer):
     assert isinstance(r, SynthesisResult)
     assert len(r.history) == 7
     assert r.stopped == ""
-    expected = {"total", "content", "style", "tv"} | {f"style/{l}" for l in STYLE_LAYERS}
+    expected = {"total", "content", "style", "tv", "scale"} | {f"style/{l}" for l in STYLE_LAYERS}
     for rec in r.history:
         assert set(rec) == expected
         assert all(isinstance(v, float) and math.isfinite(v) for v in rec.values())
@@ -188,7 +188,7 @@ def test_texture_output_size(random_vgg, small_style):
 
 
 def test_first_record_is_the_loss_of_the_initial_noise(random_vgg, small_style):
-    r = _quick(random_vgg, small_style, num_steps=2, seed=5)
+    r = _quick(random_vgg, small_style, num_steps=2, seed=5, precision="fp32")
     stat = Gram()
     with torch.no_grad():
         fs = random_vgg(small_style, list(STYLE_LAYERS))
@@ -336,8 +336,8 @@ def test_blend_one_hot_equals_single_style(random_vgg, small_style, brick64):
 
 def test_style_init_is_resized_style(random_vgg, small_style):
     r = _quick(random_vgg, small_style, num_steps=1, init="style", size=(24, 40))
-    expected = torch.nn.functional.interpolate(small_style, size=(24, 40), mode="bicubic",
-                                               align_corners=False).clamp(0, 1)
+    expected = torch.nn.functional.interpolate(small_style, size=(24, 40), mode="bicubic", align_corners=False,
+                                               antialias=True).clamp(0, 1)
     torch.testing.assert_close(r.image, expected)
 
 
@@ -369,10 +369,11 @@ def test_returned_image_has_the_reported_loss(hed):
     """Pixels stay in [0, 1] (L-BFGS-B bounds), so the returned image has the reported loss.
 
     With unconstrained L-BFGS and a clamp at the end, this texture's style loss was 1.2e3 for
-    the returned image against 0.3 reported (160 px, 150 evaluations).
+    the returned image against 0.3 reported (160 px, 150 evaluations). In float32, as
+    ``style_distance`` evaluates (bf16 runs are compared with float32 in benchmarks/speed.py).
     """
     style = load_image(IMAGES / "hubble_deep_field.jpg", 48)
-    result = synthesize(hed, style=style, num_steps=30)
+    result = synthesize(hed, style=style, num_steps=30, precision="fp32")
     assert 0.0 <= float(result.image.min()) and float(result.image.max()) <= 1.0
     reported = result.history[result.best_step - 1]["style"]
     assert style_distance(hed, result.image, style) == pytest.approx(reported, rel=1e-3)
@@ -388,7 +389,7 @@ def test_blend_averages_gram_targets(random_vgg, small_style, brick64):
         start = random_vgg(_noise(32, 32, 0), ["conv1_1"])["conv1_1"]
     expected = float(gram.loss(start, {"gram": 0.25 * a + 0.75 * b}))
     result = synthesize(random_vgg, style=[small_style, other], blend_weights=[1, 3], style_layers=["conv1_1"],
-                        num_steps=1, seed=0)
+                        num_steps=1, seed=0, precision="fp32")
     assert result.history[0]["style/conv1_1"] == pytest.approx(expected, rel=1e-4)
 
 
@@ -418,8 +419,7 @@ def test_schedule_runs_each_scale_and_returns_the_full_size(random_vgg, small_st
     assert r.image.shape == (1, 3, 32, 48)
     assert [h["scale"] for h in r.history] == [24.0] * 3 + [48.0] * 4
     assert r.params["scales"] == [(24, 3), (48, 4)] and r.params["num_steps"] == 7
-    # the content is resized with the image: the first evaluation of each scale starts from
-    # a content loss of 0 (content init) only at the first scale
+    # the content is resized with the image: the first evaluation starts from a content loss of 0
     assert r.history[0]["content"] == 0.0
     assert r.best_step > 3  # the result comes from the final scale
 
@@ -437,7 +437,7 @@ def test_coarse_scale_result_starts_the_next_scale(random_vgg, small_style, monk
     r = synthesize(random_vgg, style=small_style, size=(32, 32), scales=[(16, 4), (32, 2)], seed=0, precision="fp32")
     coarse_best = seen[r.history.index(min(r.history[:4], key=lambda h: h["total"]))]
     upsampled = torch.nn.functional.interpolate(coarse_best.clamp(0, 1), size=(32, 32), mode="bicubic",
-                                                align_corners=False).clamp(0, 1)
+                                                align_corners=False, antialias=True).clamp(0, 1)
     torch.testing.assert_close(seen[4], upsampled)
 
 
