@@ -285,3 +285,36 @@ def test_output_written_meanwhile_is_not_replaced(pictures: dict[str, Path], tmp
     code = cli.main([str(pictures["content"]), str(pictures["style"]), "-o", str(out), *TINY])
     assert code == cli.EXIT_OUTPUT and out.read_bytes() == b"someone else's"
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_masks_assign_each_style_its_region(tmp_path: Path) -> None:
+    """--masks: a red style in the white left half of mask 1, a blue one in mask 2's right half."""
+    red, blue = tmp_path / "red.png", tmp_path / "blue.png"
+    Image.new("RGB", (32, 32), (230, 20, 20)).save(red)
+    Image.new("RGB", (32, 32), (20, 20, 230)).save(blue)
+    left = np.zeros((16, 16), np.uint8)
+    left[:, :8] = 255
+    Image.fromarray(left).save(tmp_path / "left.png")  # a smaller mask: resized to the result's size
+    Image.fromarray(255 - left).save(tmp_path / "right.png")
+    content = tmp_path / "grey.png"
+    Image.new("RGB", (32, 32), (128, 128, 128)).save(content)
+    out = tmp_path / "masked.png"
+    proc = run_cli(content, red, blue, "--masks", tmp_path / "left.png", tmp_path / "right.png", "-o", out,
+                   "--content-weight", "0", "--style-layers", "conv1_1", "conv2_1", "--backbone", "random",
+                   "--size", "32", "--steps", "30", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    image = load_image(out)[0]
+    redness = image[0] - image[2]
+    assert redness[:, :12].mean() > redness[:, 20:].mean() + 0.2
+    assert read_metadata(out)["masks"] == [pytest.approx(0.5), pytest.approx(0.5)]
+
+
+def test_normalized_backbone_is_recorded(pictures: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "normalized.png"
+    env_cache = tmp_path / "cache"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "NEURAL_STYLE_CACHE": str(env_cache)}
+    proc = subprocess.run([sys.executable, "-m", "neural_style", str(pictures["content"]), str(pictures["style"]),
+                           "-o", str(out), "--normalized", "--arch", "vgg16", *TINY], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert read_metadata(out)["backbone"]["normalized"] is True

@@ -15,6 +15,9 @@ import torch
 
 from neural_style.statistics import (
     STATISTICS,
+    MMDGaussian,
+    MMDLinear,
+    MMDPoly,
     Gram,
     Mean,
     MeanCovariance,
@@ -315,7 +318,7 @@ def test_gradcheck_gram_loss():
     assert torch.autograd.gradcheck(lambda x: gram_loss(gram_matrix(x), a, 12), (f,))
 
 
-@pytest.mark.parametrize("cls", ALL_STATS)
+@pytest.mark.parametrize("cls", [*ALL_STATS, MMDLinear, MMDPoly, MMDGaussian])
 def test_gradcheck_statistic_losses(cls):
     stat = cls()
     target = stat.describe(_rand(1, 3, 3, 4, seed=32).relu())
