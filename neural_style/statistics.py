@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 import torch
 from torch import Tensor
@@ -42,8 +42,26 @@ def gram_matrix(features: Tensor) -> Tensor:
     Returns:
         (B, N, N).
     """
-    flat = _flatten(features)
-    return flat @ flat.transpose(1, 2)
+    _flatten(features)  # checks the shape
+    # As (B, M, N) positions-by-channels: a free view of a channels-last tensor, so the gradient
+    # comes back in the layout of the network's activations (a mismatch costs a full copy per layer).
+    rows = features.permute(0, 2, 3, 1).reshape(features.shape[0], -1, features.shape[1])
+    return _SymmetricProduct.apply(rows)
+
+
+class _SymmetricProduct(torch.autograd.Function):
+    """X^T X for X of shape (B, M, N), with the backward dX = X (dG + dG^T): one matrix product
+    instead of autograd's two and their sum (the Gram matrices dominate a bf16 evaluation)."""
+
+    @staticmethod
+    def forward(ctx: Any, rows: Tensor) -> Tensor:
+        ctx.save_for_backward(rows)
+        return rows.transpose(1, 2) @ rows
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        (rows,) = ctx.saved_tensors
+        return rows @ (grad + grad.transpose(1, 2))
 
 
 def feature_mean(features: Tensor) -> Tensor:

@@ -264,11 +264,21 @@ def _scaled(size: Sequence[int], factor: float) -> tuple[int, int]:
     return max(1, round(size[0] * factor)), max(1, round(size[1] * factor))
 
 
-def _check_schedule(schedule: Schedule, long_side: int) -> list[tuple[int, int]]:
-    stages = [tuple(stage) for stage in schedule]
+def _stages(scales: str | Schedule, size: tuple[int, int], styles: list[Tensor], num_steps: int, *,
+            need: int) -> list[tuple[int, int]]:
+    """(long side, evaluations) per scale for ``scales``; ``need`` = the smallest side the layers take."""
+    long_side = max(size)
+    if scales == "single":
+        return [(long_side, num_steps)]
+    if scales == "auto":
+        # every image must stay large enough for the deepest layer at the coarsest scale
+        shortest = min(min(size), *(min(s.shape[-2:]) for s in styles))
+        smallest = max(SMALLEST_SCALE, math.ceil(need * long_side / shortest))
+        return coarse_to_fine(long_side, num_steps, smallest=smallest)
+    stages = [tuple(stage) for stage in scales]
     if not stages or any(len(s) != 2 or not all(isinstance(v, int) and v >= 1 for v in s) for s in stages):
         raise ValueError(f"scales must be 'auto', 'single' or a list of (long side, evaluations) pairs of "
-                         f"positive integers, got {schedule!r}.")
+                         f"positive integers, got {scales!r}.")
     sides = [side for side, _ in stages]
     if sides != sorted(set(sides)) or sides[-1] != long_side:
         raise ValueError(f"The long sides of the scales must increase and end at the image's long side "
@@ -397,16 +407,7 @@ def synthesize(
     _check_sizes(backbone, styles, content, size, used)
     check_memory(backbone, size, used, optimizer=optimizer, target_sizes=[tuple(s.shape[-2:]) for s in styles])
     long_side = max(size)
-    if scales == "auto":
-        # every image must stay large enough for the deepest layer at the coarsest scale
-        shortest = min(min(size), *(min(s.shape[-2:]) for s in styles))
-        need = backbone.min_size(used)[0]
-        smallest = max(SMALLEST_SCALE, math.ceil(need * long_side / shortest))
-        stages = coarse_to_fine(long_side, num_steps, smallest=smallest)
-    elif scales == "single":
-        stages = [(long_side, num_steps)]
-    else:
-        stages = _check_schedule(scales, long_side)
+    stages = _stages(scales, size, styles, num_steps, need=backbone.min_size(used)[0])
     if init == "auto":
         init = "content" if content is not None else "noise"
     mask_stack = None if masks is None else check_masks(masks, num_styles=len(styles), size=size)
@@ -447,7 +448,6 @@ def synthesize(
             image = _initial_image(init, stage_content, stage_styles, stage_size, generator)
         else:
             image = _resized(image, stage_size)
-
         image, best_step, stopped = _optimise(
             objective, image.clamp(0, 1).to(device), optimizer=optimizer, num_steps=steps, lr=lr,
             callback=callback, history=history, total_steps=total, record={"scale": float(side)})

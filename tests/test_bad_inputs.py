@@ -257,12 +257,20 @@ CASES = [
          ValueError, "Style image 0 contains NaN"),
     Case("infinite pixels in the content", None, _synth(content=_rand(32, 32).index_fill(3, torch.tensor([5]), INF)),
          ValueError, "The content image contains NaN or infinite values"),
-    # --- masks: spatial masks (a ``masks`` parameter of synthesize) get their row here:
-    # Case("mask of the wrong size", None, _synth(masks=...), ValueError, "mask ..."),
+    # --- masks
+    Case("mask of the wrong size", None, _synth(size=(32, 32), masks=[torch.ones(16, 32)]), ValueError,
+         "Mask 0 is 16x32 px but the output image is"),
+    Case("one mask for two styles", None, _synth(style=[_photo_tensor(32, 32)] * 2, size=(32, 32),
+                                                 masks=[torch.ones(32, 32)]), ValueError,
+         "1 masks for 2 style images"),
+    Case("empty mask", None, _synth(size=(32, 32), masks=[torch.zeros(32, 32)]), ValueError, "Mask 0 is empty"),
     # --- names of things
     Case("unknown statistic", None, _synth(statistic="fourier"), ValueError, "Unknown statistic 'fourier'; choose"),
     Case("unknown backbone", None, lambda path, net: load_backbone("vgg99"), BackboneError,
          "Unknown backbone 'vgg99'; choose one of"),
+    Case("unknown precision", None, _synth(precision="half"), ValueError, "Unknown precision 'half'"),
+    Case("schedule not ending at the size", None, _synth(size=(32, 32), scales=[(16, 2), (24, 2)]), ValueError,
+         "end at the image's long side \\(32 px\\)"),
     Case("unknown optimizer", None, _synth(optimizer="sgd"), ValueError, "Unknown optimizer 'sgd'; choose"),
     Case("unknown init", None, _synth(init="zeros"), ValueError, "Unknown init 'zeros'; choose"),
     Case("init=content without content", None, _synth(init="content"), ValueError, "needs a content image"),
