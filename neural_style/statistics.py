@@ -27,10 +27,38 @@ from torch import Tensor
 
 
 def _flatten(features: Tensor) -> Tensor:
-    """(B, N, H, W) -> (B, N, M) with M = H * W."""
+    """(B, N, H, W) -> (B, N, M) with M = H * W.
+
+    For channels-last activations (as the synthesis computes them) this is a view, not a copy, so
+    gradients flow back in the network's own layout (a mismatch costs a full copy per layer).
+    """
     if features.dim() != 4:
         raise ValueError(f"Expected features of shape (B, N, H, W), got {tuple(features.shape)}.")
+    if features.is_contiguous(memory_format=torch.channels_last):
+        b, n = features.shape[:2]
+        return features.permute(0, 2, 3, 1).reshape(b, -1, n).transpose(1, 2)
     return features.flatten(2)
+
+
+def _outer_product(flat: Tensor) -> Tensor:
+    """F F^T of (B, N, M) features, with the backward dF = (dG + dG^T) F: one matrix product instead
+    of autograd's two and their sum (these products dominate an evaluation in bf16)."""
+    return _SymmetricProduct.apply(flat)
+
+
+class _SymmetricProduct(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, flat: Tensor) -> Tensor:
+        ctx.save_for_backward(flat)
+        return flat @ flat.transpose(1, 2)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        (flat,) = ctx.saved_tensors
+        symmetric = grad + grad.transpose(1, 2)
+        if flat.stride(1) == 1:  # a channels-last view: give the gradient the same layout
+            return (flat.transpose(1, 2) @ symmetric).transpose(1, 2)
+        return symmetric @ flat
 
 
 def gram_matrix(features: Tensor) -> Tensor:
@@ -42,26 +70,7 @@ def gram_matrix(features: Tensor) -> Tensor:
     Returns:
         (B, N, N).
     """
-    _flatten(features)  # checks the shape
-    # As (B, M, N) positions-by-channels: a free view of a channels-last tensor, so the gradient
-    # comes back in the layout of the network's activations (a mismatch costs a full copy per layer).
-    rows = features.permute(0, 2, 3, 1).reshape(features.shape[0], -1, features.shape[1])
-    return _SymmetricProduct.apply(rows)
-
-
-class _SymmetricProduct(torch.autograd.Function):
-    """X^T X for X of shape (B, M, N), with the backward dX = X (dG + dG^T): one matrix product
-    instead of autograd's two and their sum (the Gram matrices dominate a bf16 evaluation)."""
-
-    @staticmethod
-    def forward(ctx: Any, rows: Tensor) -> Tensor:
-        ctx.save_for_backward(rows)
-        return rows.transpose(1, 2) @ rows
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tensor:
-        (rows,) = ctx.saved_tensors
-        return rows @ (grad + grad.transpose(1, 2))
+    return _outer_product(_flatten(features))
 
 
 def feature_mean(features: Tensor) -> Tensor:
@@ -88,8 +97,7 @@ def feature_covariance(features: Tensor) -> Tensor:
         (B, N, N).
     """
     flat = _flatten(features)
-    centred = flat - flat.mean(dim=2, keepdim=True)
-    return centred @ centred.transpose(1, 2) / flat.shape[2]
+    return _outer_product(flat - flat.mean(dim=2, keepdim=True)) / flat.shape[2]
 
 
 def gram_loss(gram: Tensor, target: Tensor, num_positions: int) -> Tensor:

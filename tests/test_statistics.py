@@ -403,3 +403,19 @@ def test_get_statistic_unknown_lists_names():
     for name in ("gram", "mean", "mean_cov"):
         assert name in msg
     assert set(STATISTICS) == {"gram", "mean", "mean_cov", "gram_histogram", "mmd_linear", "mmd_poly", "mmd_gaussian"}
+
+
+@pytest.mark.parametrize("fn", [gram_matrix, feature_covariance])
+def test_channels_last_features_give_the_same_statistics_and_gradients(fn):
+    """The synthesis feeds channels-last activations; the layout must not change values or gradients."""
+    f = _rand(2, 5, 4, 6, seed=40)
+    weights = _rand(2, 5, 5, 1, seed=41)[..., 0]
+    results = []
+    for layout in (torch.contiguous_format, torch.channels_last):
+        x = f.clone().contiguous(memory_format=layout).requires_grad_(True)
+        (fn(x) * weights).sum().backward()
+        results.append((fn(x).detach(), x.grad))
+    torch.testing.assert_close(results[1][0], results[0][0])
+    torch.testing.assert_close(results[1][1], results[0][1])
+    assert torch.autograd.gradcheck(lambda x: fn(x), (f.contiguous(memory_format=torch.channels_last)
+                                                      .requires_grad_(True),))
