@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Sequence
 
@@ -39,8 +38,8 @@ from torch.nn import functional as F
 from .backbones import VGGFeatures
 from .images import save_image
 from .statistics import content_loss, feature_covariance, feature_mean
-from .synthesis import (CONTENT_LAYERS, STYLE_LAYERS, StepInfo, SynthesisNotice, _check_weight,
-                        _initial_image, _style_layer_weights)
+from .optimise import BUDGET, Record, StepInfo, Stop, StopRun, warn_if_early
+from .synthesis import CONTENT_LAYERS, STYLE_LAYERS, check_weight, initial_image, style_layer_weights
 
 DiscriminatorName = Literal["logistic", "quadratic", "mlp"]
 Init = Literal["auto", "content", "noise", "style"]
@@ -256,9 +255,9 @@ def _validate(*, discriminator: str, style: Tensor, style_layers: Sequence[str],
     if not isinstance(style, Tensor):
         raise ValueError("style must be one image tensor of shape (1, 3, H, W).")
     style_layers = list(style_layers)
-    layer_w = _style_layer_weights(style_layers, layer_weights)
-    content_weight = _check_weight("content_weight", content_weight)
-    style_weight = _check_weight("style_weight", style_weight)
+    layer_w = style_layer_weights(style_layers, layer_weights)
+    content_weight = check_weight("content_weight", content_weight)
+    style_weight = check_weight("style_weight", style_weight)
     for name, value in (("num_steps", num_steps), ("d_steps", d_steps), ("d_every", d_every), ("hidden", hidden)):
         _check_positive(name, value, integer=True)
     _check_positive("d_lr", d_lr)
@@ -479,7 +478,7 @@ def adversarial_synthesis(
                                                   d_lr=d_lr, device=device)
 
     generator = torch.Generator().manual_seed(seed)
-    image = _initial_image(init, None if content is None else content.cpu(), [style.cpu()], size,
+    image = initial_image(init, None if content is None else content.cpu(), [style.cpu()], size,
                            generator).to(device).requires_grad_(True)
     image_opt = torch.optim.Adam([image], lr=lr)
     params: dict[str, Any] = {
@@ -493,7 +492,7 @@ def adversarial_synthesis(
     layers = list(dict.fromkeys([*style_layers, *content_layers]))
 
     history: list[dict[str, float]] = []
-    stopped = ""
+    keeper = Record(history, budget=num_steps, total_steps=num_steps, callback=callback)
     start = time.perf_counter()
     try:
         for step in range(1, num_steps + 1):
@@ -505,8 +504,7 @@ def adversarial_synthesis(
             total, terms = _image_loss(discriminators, features, content_targets, weights, style_weight, alpha)
             record.update(terms)
             if not math.isfinite(record["total"]) or not math.isfinite(record["discriminator"]):
-                stopped = f"the loss became non-finite at step {step}"
-                break
+                raise StopRun(Stop("not_finite", f"the loss became non-finite at step {step}"))
             if track_moments:
                 record.update(_moments_record(detached, style_moments))
             # Gradient for the image only: the discriminators' .grad stays that of their own loss.
@@ -515,14 +513,13 @@ def adversarial_synthesis(
             image_opt.step()
             with torch.no_grad():
                 image.clamp_(0, 1)
-            history.append(record)
-            if callback is not None and callback(StepInfo(step, num_steps, record["total"], record, image.detach())):
-                stopped = "stopped by the callback"
-                break
+            keeper.add(record, image)  # history and callback
+        stop = BUDGET
+    except StopRun as ended:
+        stop = ended.stop
     except KeyboardInterrupt:
-        stopped = "interrupted"
+        stop = Stop("interrupted", "interrupted")
     seconds = time.perf_counter() - start
-    if stopped and stopped != "stopped by the callback":
-        warnings.warn(f"Adversarial synthesis stopped early ({stopped}); returning the image after "
-                      f"{len(history)} steps.", SynthesisNotice, stacklevel=2)
-    return AdversarialResult(image.detach().clamp(0, 1).cpu(), history, stopped, seconds, params, discriminators)
+    warn_if_early(stop, "Adversarial synthesis", len(history), returning="the image after")
+    return AdversarialResult(image.detach().clamp(0, 1).cpu(), history, stop.message, seconds, params,
+                             discriminators)

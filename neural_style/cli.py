@@ -39,7 +39,7 @@ EXIT_USAGE = 2          # argparse: unknown option, missing argument, bad value 
 EXIT_INPUT = 3          # an image could not be read, or the library rejected a value
 EXIT_BACKBONE = 4       # the backbone's weights could not be loaded
 EXIT_OUTPUT = 5         # the output exists (no --overwrite) or cannot be written
-EXIT_STOPPED = 6        # a run stopped early (non-finite loss); its best image was saved
+EXIT_STOPPED = 6        # a run failed before its budget (non-finite loss, line search); best image saved
 EXIT_INTERRUPTED = 130  # Ctrl-C; the best image of the interrupted run was saved
 
 EXIT_CODES = f"""exit codes:
@@ -49,7 +49,9 @@ EXIT_CODES = f"""exit codes:
        small for the layers, or too large for the memory, is such a value)
   {EXIT_BACKBONE}    the backbone could not be loaded (weights missing or unreadable)
   {EXIT_OUTPUT}    an output file exists (use --overwrite) or cannot be written
-  {EXIT_STOPPED}    a run stopped early (the loss became non-finite); its best image was saved
+  {EXIT_STOPPED}    a run failed before its budget (the loss became non-finite, or L-BFGS found no
+       decreasing step); its best image was saved. A run that converged early exits 0 and
+       says so on stderr and in the PNG's "stopped" field
   {EXIT_INTERRUPTED}  interrupted with Ctrl-C; the best image so far was saved"""
 
 EXAMPLES = f"""examples:
@@ -112,7 +114,8 @@ SYNTHESIS_OPTIONS: tuple[Option, ...] = (
     Option("tv_weight", "weight of the total-variation regulariser (0 = off)", metavar="GAMMA"),
     Option("tv_exponent", "exponent of the total variation (1 keeps edges, 2 smooths)", metavar="P"),
     Option("init", "start image ('auto' = the content, or noise for a texture)", str),
-    Option("optimizer", "L-BFGS-B (pixels bounded to [0, 1]) or projected Adam", str),
+    Option("optimizer", "L-BFGS-B on the network's device (pixels bounded to [0, 1]), scipy's L-BFGS-B "
+           "(float64 on the CPU, for comparison) or projected Adam", str),
     Option("lr", "Adam's step size (default: 0.02)", metavar="LR"),
     Option("seed", "seed of the noise start", int, metavar="N"),
     Option("precision", "dtype of the network ('auto': bf16 where the hardware has it; losses stay fp32)", str),
@@ -355,7 +358,7 @@ def _run(args: argparse.Namespace, jobs: list[Job], style_paths: list[Path], key
         print(job.output)
         if result.stopped == "interrupted":
             return EXIT_INTERRUPTED
-        if result.stopped:
+        if result.stop in ("not_finite", "line_search"):
             status = EXIT_STOPPED
     return status
 

@@ -13,16 +13,15 @@ content drawn with the colours and strokes the starting image supplies.
 from __future__ import annotations
 
 import time
-import warnings
 from typing import Any, Callable, Literal
 
 import torch
 from torch import Tensor
 
 from .backbones import VGGFeatures
+from .optimise import StepInfo, optimise, warn_if_early
 from .statistics import get_statistic
-from .synthesis import (Objective, StepInfo, SynthesisNotice, SynthesisResult, _check_weight, _initial_image,
-                        _optimise)
+from .synthesis import Objective, SynthesisResult, check_weight, initial_image
 
 InversionInit = Literal["noise", "style"]
 
@@ -58,7 +57,7 @@ def invert(backbone: VGGFeatures, image: Tensor, layer: str, *, init: InversionI
         raise ValueError("init='style' needs a style image to start from; pass style=...")
     if not (isinstance(num_steps, int) and num_steps >= 1):
         raise ValueError(f"num_steps must be a positive integer, got {num_steps!r}.")
-    tv_weight = _check_weight("tv_weight", tv_weight)
+    tv_weight = check_weight("tv_weight", tv_weight)
     backbone.check_layers([layer])
     device = next(backbone.parameters()).device
     with torch.no_grad():
@@ -71,8 +70,7 @@ def invert(backbone: VGGFeatures, image: Tensor, layer: str, *, init: InversionI
                           style_weight=0.0, tv_weight=tv_weight, tv_exponent=tv_exponent)
     size = tuple(image.shape[-2:])
     generator = torch.Generator().manual_seed(seed)
-    start = _initial_image(init, None, [] if style is None else [style.detach().cpu()], size, generator)
-    start = start.clamp(0, 1).to(device).requires_grad_(True)
+    start = initial_image(init, None, [] if style is None else [style.detach().cpu()], size, generator)
     params: dict[str, Any] = {
         "task": "inversion", "backbone": backbone.info.as_dict(), "layer": layer, "size": list(size),
         "init": init, "tv_weight": tv_weight, "tv_exponent": tv_exponent, "num_steps": num_steps,
@@ -80,12 +78,11 @@ def invert(backbone: VGGFeatures, image: Tensor, layer: str, *, init: InversionI
     }
     history: list[dict[str, float]] = []
     began = time.perf_counter()
-    best, best_step, stopped = _optimise(objective, start, optimizer="lbfgs", num_steps=num_steps, lr=None,
-                                         callback=callback, history=history, total_steps=num_steps, record={})
-    if stopped and stopped != "stopped by the callback":
-        warnings.warn(f"Inversion stopped early ({stopped}); returning the best image of {len(history)} "
-                      "evaluations.", SynthesisNotice, stacklevel=2)
-    return SynthesisResult(best, history, best_step, stopped, time.perf_counter() - began, params)
+    outcome = optimise(objective, start.to(device), optimizer="lbfgs", num_steps=num_steps, callback=callback,
+                       history=history)
+    warn_if_early(outcome.stop, "Inversion", len(history))
+    return SynthesisResult(outcome.image, history, outcome.best_step, outcome.stop.message,
+                           time.perf_counter() - began, params, outcome.stop.kind)
 
 
 def psnr(image: Tensor, reference: Tensor) -> float:

@@ -298,10 +298,11 @@ class StylePanel:
         else:
             result = self.result
             self.preview.value = _png(result.image, self.preview_width)
-            ended = "stopped" if result.stopped else "done"
+            ended = "done" if result.stop in ("budget", "converged") else "stopped"
+            why = f"; {_escape(result.stopped)}" if result.stopped else ""
             self.status.value = (f"{ended}: {len(result.history)} evaluations in {result.seconds:.1f} s, "
-                                 f"best loss {result.best_loss:.4g} (evaluation {result.best_step})")
-            self.progress.bar_style = "warning" if result.stopped else "success"
+                                 f"best loss {result.best_loss:.4g} (evaluation {result.best_step}){why}")
+            self.progress.bar_style = "success" if ended == "done" else "warning"
         finally:
             self._set_running(False)
 

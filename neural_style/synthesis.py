@@ -14,12 +14,9 @@ from __future__ import annotations
 import math
 import numbers
 import time
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Literal, Sequence
 
-import numpy as np
-import scipy.optimize
 import torch
 from torch import Tensor
 from torch.nn import functional as F
@@ -30,6 +27,8 @@ from .devices import Precision, autocast_dtype, prepare_for_speed
 from .images import resize, save_image
 from .masks import MaskedStatistic, check_masks, masked_style_targets
 from .memory import check_memory
+from .optimise import (BUDGET, OPTIMIZERS, OptimizerName, StepInfo, StopKind, SynthesisNotice,  # noqa: F401
+                       optimise, warn_if_early)
 from .statistics import (Representation, StyleStatistic, blend, content_loss, get_statistic,
                          total_variation)
 
@@ -37,27 +36,8 @@ CONTENT_LAYERS = ("conv4_2",)
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 MIN_STYLE_SIDE = 16  # px after style_scale: conv5_1 is below four poolings
 Init = Literal["auto", "content", "noise", "style"]
-OptimizerName = Literal["lbfgs", "adam"]
 Schedule = Sequence[tuple[int, int]]
 SMALLEST_SCALE = 128  # long side of the coarsest scale of the default schedule
-
-
-class SynthesisNotice(UserWarning):
-    """A run stopped early (interrupted, or the loss stopped being finite)."""
-
-
-@dataclass
-class StepInfo:
-    """What the callback sees after each evaluation of the loss.
-
-    ``image`` is the current image (1, 3, H, W), not a copy: clone it to keep it.
-    """
-
-    step: int
-    num_steps: int
-    loss: float
-    terms: dict[str, float]
-    image: Tensor
 
 
 @dataclass
@@ -69,9 +49,13 @@ class SynthesisResult:
         history: one dict of loss terms per evaluation (``total``, ``content``, ``style``,
             ``tv`` and ``style/<layer>``).
         best_step: the evaluation that produced ``image`` (1-based; 0 = the initial image).
-        stopped: ``""`` when the run finished, else why it stopped early.
+        stopped: ``""`` when the run used its whole budget of evaluations, else why it ended
+            early, as a sentence (``stop`` says which kind of end it was).
         seconds: wall time of the optimisation.
         params: every parameter of the run, for the PNG metadata.
+        stop: how the run ended: ``budget`` (all evaluations used), ``converged`` (the optimiser
+            found nothing left to improve), ``line_search`` (L-BFGS found no decreasing step),
+            ``not_finite``, ``callback`` or ``interrupted`` (see ``optimise.Stop``).
     """
 
     image: Tensor
@@ -80,6 +64,7 @@ class SynthesisResult:
     stopped: str
     seconds: float
     params: dict[str, Any] = field(default_factory=dict)
+    stop: StopKind = "budget"
 
     @property
     def best_loss(self) -> float:
@@ -91,12 +76,6 @@ class SynthesisResult:
         An existing file raises FileExistsError unless ``overwrite`` is True.
         """
         save_image(self.image, path, {**self.params, "final_loss": self.best_loss, **extra}, overwrite=overwrite)
-
-
-class _Stop(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class Objective:
@@ -185,20 +164,21 @@ def _features(backbone: VGGFeatures, image: Tensor, layers: Sequence[str]) -> di
     return backbone(image.contiguous(memory_format=torch.channels_last), layers)
 
 
-def _check_weight(name: str, value: float) -> float:
+def check_weight(name: str, value: float) -> float:
+    """``value`` as a float if it is a finite number >= 0 (not a bool), else ValueError naming ``name``."""
     if isinstance(value, bool) or not (isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0):
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
     return float(value)
 
 
-def _style_layer_weights(style_layers: Sequence[str], layer_weights: Sequence[float] | None) -> list[float]:
+def style_layer_weights(style_layers: Sequence[str], layer_weights: Sequence[float] | None) -> list[float]:
     """Checked w_l, one per style layer; default 1 / number of style layers (the paper)."""
     if not style_layers:
         raise ValueError("Give at least one style layer (style_layers is empty).")
     weights = list(layer_weights) if layer_weights is not None else [1.0 / len(style_layers)] * len(style_layers)
     if len(weights) != len(style_layers):
         raise ValueError(f"{len(weights)} layer weights for {len(style_layers)} style layers; give one per layer.")
-    return [_check_weight(f"layer weight {i} ({layer})", w) for i, (layer, w) in enumerate(zip(style_layers, weights))]
+    return [check_weight(f"layer weight {i} ({layer})", w) for i, (layer, w) in enumerate(zip(style_layers, weights))]
 
 
 def _check_sizes(backbone: VGGFeatures, styles: list[Tensor], content: Tensor | None, size: Sequence[int],
@@ -219,8 +199,10 @@ def _check_sizes(backbone: VGGFeatures, styles: list[Tensor], content: Tensor | 
                 "deepest layers.")
 
 
-def _initial_image(init: str | Tensor, content: Tensor | None, styles: list[Tensor], size: tuple[int, int],
-                   generator: torch.Generator) -> Tensor:
+def initial_image(init: str | Tensor, content: Tensor | None, styles: list[Tensor], size: tuple[int, int],
+                  generator: torch.Generator) -> Tensor:
+    """The start of a run, (1, 3, *size): ``content`` (a copy), ``style`` (the first style resized),
+    ``noise`` (uniform in [0, 1] from ``generator``) or a given (1, 3, h, w) image resized."""
     if isinstance(init, Tensor):
         if init.dim() != 4 or init.shape[:2] != (1, 3) or not torch.isfinite(init).all():
             raise ValueError(f"An initial image must be a finite (1, 3, H, W) tensor, got shape {tuple(init.shape)}.")
@@ -331,9 +313,12 @@ def synthesize(
             object with non-default parameters such as ``GramHistogram(weight=10)``.
         init: ``content``, ``noise`` or ``style``; ``auto`` = content if given, else noise; or an
             image (1, 3, h, w) to start from (resized to the first scale).
-        optimizer: ``lbfgs`` (L-BFGS-B, pixels bounded to [0, 1]) or ``adam`` (projected).
+        optimizer: ``lbfgs`` (L-BFGS-B on the backbone's device, pixels bounded to [0, 1]; see
+            ``lbfgsb.py``), ``scipy-lbfgsb`` (scipy's L-BFGS-B, float64 on the CPU, for comparison)
+            or ``adam`` (projected onto [0, 1]).
         num_steps: number of loss evaluations over all scales (for L-BFGS, line-search
-            evaluations count).
+            evaluations count). L-BFGS may end a scale earlier when it converges or its line
+            search fails; the result's ``stop`` and ``stopped`` say so.
         lr: Adam's step size (default 0.02); L-BFGS-B's line search needs none.
         seed: seed of the noise initialisation.
         callback: called with a ``StepInfo`` after every evaluation; returning True stops the run.
@@ -386,14 +371,14 @@ def synthesize(
         raise ValueError("blend_weights mix styles everywhere, masks put each style in its own region; "
                          "give one or the other (with masks, scale a region's mask to weaken its style).")
     weights = list(blend_weights) if blend_weights is not None else [1.0] * len(styles)
-    layer_w = _style_layer_weights(style_layers, layer_weights)
-    content_weight = _check_weight("content_weight", content_weight)
-    style_weight = _check_weight("style_weight", style_weight)
-    tv_weight = _check_weight("tv_weight", tv_weight)
+    layer_w = style_layer_weights(style_layers, layer_weights)
+    content_weight = check_weight("content_weight", content_weight)
+    style_weight = check_weight("style_weight", style_weight)
+    tv_weight = check_weight("tv_weight", tv_weight)
     if not (isinstance(num_steps, int) and num_steps >= 1):
         raise ValueError(f"num_steps must be a positive integer, got {num_steps!r}.")
-    if optimizer not in ("lbfgs", "adam"):
-        raise ValueError(f"Unknown optimizer {optimizer!r}; choose 'lbfgs' or 'adam'.")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"Unknown optimizer {optimizer!r}; choose one of {', '.join(map(repr, OPTIMIZERS))}.")
     stat = get_statistic(statistic)
     device = next(backbone.parameters()).device
     dtype = autocast_dtype(device, precision)
@@ -430,7 +415,7 @@ def synthesize(
     generator = torch.Generator().manual_seed(seed)
     total = params["num_steps"]
     history: list[dict[str, float]] = []
-    image, best_step, stopped = None, 0, ""
+    image, best_step, stop = None, 0, BUDGET
     start = time.perf_counter()
     for side, steps in stages:
         factor = side / long_side
@@ -445,19 +430,22 @@ def synthesize(
             tv_exponent=tv_exponent, autocast=dtype,
             masks=None if mask_stack is None else _resized(mask_stack, stage_size).to(device))
         if image is None:
-            image = _initial_image(init, stage_content, stage_styles, stage_size, generator)
+            image = initial_image(init, stage_content, stage_styles, stage_size, generator)
         else:
             image = _resized(image, stage_size)
-        image, best_step, stopped = _optimise(
-            objective, image.clamp(0, 1).to(device), optimizer=optimizer, num_steps=steps, lr=lr,
-            callback=callback, history=history, total_steps=total, record={"scale": float(side)})
-        if stopped:
+        outcome = optimise(objective, image.to(device), optimizer=optimizer, num_steps=steps, lr=lr,
+                           callback=callback, history=history, total_steps=total, fields={"scale": float(side)})
+        image, best_step = outcome.image, outcome.best_step
+        if outcome.stop.early and (not stop.early or outcome.stop.breaks):
+            # a scale that converged early hands its image on; the run reports the first such end
+            stop = (outcome.stop if len(stages) == 1 or outcome.stop.breaks else
+                    replace(outcome.stop, message=f"{outcome.stop.message} (at {side} px)"))
+        if outcome.stop.breaks:
             break
     seconds = time.perf_counter() - start
-    if stopped and stopped != "stopped by the callback":
-        warnings.warn(f"Synthesis stopped early ({stopped}); returning the best image of "
-                      f"{len(history)} evaluations.", SynthesisNotice, stacklevel=2)
-    return SynthesisResult(restore_colour(_resized(image, size)), history, best_step, stopped, seconds, params)
+    warn_if_early(stop, "Synthesis", len(history))
+    return SynthesisResult(restore_colour(_resized(image, size)), history, best_step, stop.message, seconds,
+                           params, stop.kind)
 
 
 def _scale_styles(styles: list[Tensor], style_scale: float | None, size: Sequence[int]) -> list[Tensor]:
@@ -476,79 +464,6 @@ def _scale_styles(styles: list[Tensor], style_scale: float | None, size: Sequenc
     return scaled
 
 
-def _optimise(objective: Objective, image: Tensor, *, optimizer: str, num_steps: int, lr: float | None,
-              callback: Callable[[StepInfo], bool | None] | None, history: list[dict[str, float]],
-              total_steps: int, record: dict[str, float]) -> tuple[Tensor, int, str]:
-    """Minimise ``objective`` from ``image`` (1, 3, H, W) for ``num_steps`` evaluations.
-
-    Appends one record of loss terms (plus ``record``) per evaluation to ``history``.
-
-    Returns:
-        The best image seen (CPU, clamped), its 1-based index in ``history`` (0 = ``image``
-        itself, when no evaluation finished) and why the run stopped early (``""`` if it did not).
-    """
-    first = len(history)
-    best = {"loss": math.inf, "step": 0, "image": image.detach().clone()}
-
-    def evaluate(x: Tensor) -> Tensor:
-        """L(x) with its gradient in x.grad; records the history and the best image."""
-        if len(history) - first >= num_steps:
-            raise _Stop("")  # the line search may ask for more evaluations than we allow
-        terms = objective(x)
-        total = terms["total"]
-        entry = {k: float(v.detach()) for k, v in terms.items()}
-        if not math.isfinite(entry["total"]):
-            raise _Stop(f"the loss became {entry['total']} at evaluation {len(history) + 1}")
-        total.backward()
-        history.append({**entry, **record})
-        if entry["total"] < best["loss"]:
-            best.update(loss=entry["total"], step=len(history), image=x.detach().clone())
-        if callback is not None and callback(StepInfo(len(history), total_steps, entry["total"], entry, x.detach())):
-            raise _Stop("stopped by the callback")
-        return total
-
-    stopped = ""
-    image = image.detach().requires_grad_(True)
-    try:
-        if optimizer == "lbfgs":
-            _minimize_lbfgsb(evaluate, image.detach(), num_steps)
-        else:
-            adam = torch.optim.Adam([image], lr=lr or 0.02)
-            for _ in range(num_steps):
-                adam.zero_grad(set_to_none=True)
-                evaluate(image)
-                adam.step()
-                with torch.no_grad():
-                    image.clamp_(0, 1)  # projected gradient descent onto the valid images
-    except _Stop as stop:
-        stopped = stop.reason
-    except KeyboardInterrupt:
-        stopped = "interrupted"
-    return best["image"].clamp(0, 1).cpu(), best["step"], stopped
-
-
-def _minimize_lbfgsb(evaluate: Callable[[Tensor], Tensor], image: Tensor, num_steps: int) -> None:
-    """Minimise ``evaluate`` over images in [0, 1] with L-BFGS-B (scipy), starting at ``image``.
-
-    The pixels are box-constrained: unconstrained L-BFGS (torch.optim.LBFGS, Justin Johnson's
-    neural-style) drifts outside [0, 1] (here up to a third of the pixels of a texture with a
-    black background) and the clamped image it returns has a style loss hundreds of times
-    higher than the one it optimised. The homework's Lasagne code also used scipy's L-BFGS-B.
-    """
-    shape, device = image.shape, image.device
-
-    def fun(flat: np.ndarray) -> tuple[float, np.ndarray]:
-        x = torch.from_numpy(flat).view(shape).to(device, torch.float32).requires_grad_(True)
-        total = evaluate(x)
-        return float(total.detach()), x.grad.double().cpu().numpy().ravel()
-
-    x0 = image.double().cpu().numpy().ravel()
-    bounds = scipy.optimize.Bounds(np.zeros_like(x0), np.ones_like(x0))
-    scipy.optimize.minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                            options={"maxfun": num_steps, "maxiter": num_steps, "maxcor": 20,
-                                     "ftol": 0.0, "gtol": 0.0})
-
-
 @torch.no_grad()
 def style_distance(backbone: VGGFeatures, image: Tensor, style: Tensor, *, statistic: str = "gram",
                    style_layers: Sequence[str] = STYLE_LAYERS,
@@ -557,7 +472,7 @@ def style_distance(backbone: VGGFeatures, image: Tensor, style: Tensor, *, stati
 
     Used to judge a result by a statistic it was not optimised for.
     """
-    weights = _style_layer_weights(style_layers, layer_weights)
+    weights = style_layer_weights(style_layers, layer_weights)
     device = next(backbone.parameters()).device
     objective = Objective.from_images(
         backbone, styles=[style.to(device)], content=None, blend_weights=[1.0], content_layers=[],
