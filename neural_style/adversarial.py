@@ -411,7 +411,7 @@ def adversarial_synthesis(
     The image is optimised with Adam, not L-BFGS: the objective changes whenever D is updated,
     and L-BFGS's curvature pairs and line search assume one fixed function.
 
-    Defaults, from runs with vgg16-hed on the Hubble deep field from noise: with d_lr = 1e-2 the
+    Defaults, from runs with a Caffe-convention VGG16 on the Hubble deep field from noise: with d_lr = 1e-2 the
     discriminators win at once (accuracy 0.92-0.99 over 100 steps at 96 px), the generator loss
     stays high and the image stays a grey mottled texture (mean distance 1.09 -> 0.45, MLP
     0.49). d_lr = 1e-3 keeps D at 0.8-0.9 accuracy until the image catches up: at 128 px and 200

@@ -19,17 +19,17 @@ input channels, so all means can be taken in one pass of the original network.
 Dead channels (mean 0 on the calibration images: the ReLU is never active) are left unscaled
 (m = 1); their activations are still those of the original network.
 
-Departure from the paper, for a small calibration set: with a dozen images some channels fire at
-a handful of positions only (vgg16-hed: means down to 1e-5 of their layer's median). Dividing by
-such a mean multiplies the channel by 1e5, and on another image (noise, the usual start) that
-channel alone then dominates the layer's style loss, which grows as F^4 (vgg16-hed, a van Gogh
-texture at 160 px: conv3_1's E_l at the noise start rose from 2e3 to 7e7, and 150 evaluations
-left the noise as it was). So the divisor is max(m_c, floor * median_c'(m_c')) over the layer's
-live channels, ``floor = 0.3`` by default (``floor=0`` is the paper's rule); the channels below
-the floor (a quarter of vgg16-hed's) end with a calibration mean below 1. Measured on that
-texture, 112 px, 300 evaluations: floor 0 and 0.01 stay noise, 0.1 shows shapes in noise, 0.3
-and 1 give the texture. Any positive divisor keeps the function, so the floor changes only the
-balance, not the correctness.
+Departure from the paper, for a small calibration set: with a dozen images some channels may
+fire at a handful of positions only. Dividing by such a mean multiplies the channel by its
+inverse, and on another image (noise, the usual start) that channel alone then dominates the
+layer's style loss, which grows as F^4 (seen with a VGG16 trunk whose means went down to 1e-5 of
+their layer's median: 150 evaluations left a noise start as it was). So the divisor is
+max(m_c, floor * median_c'(m_c')) over the layer's live channels, ``floor = 0.3`` by default
+(``floor=0`` is the paper's rule); the channels below the floor end with a calibration mean
+below 1. On the paper's VGG19 and the project's images no channel is dead and the smallest mean
+is 1% of its layer's median (conv2_1); 0 to 58 channels per layer (conv5_4) fall below the
+floor. Any positive divisor keeps the function, so the floor changes only the balance, not the
+correctness.
 
 Calibration: the project's ``images/`` folder, each image resized to 224 px on its long side;
 each image's spatial mean counts once (m = average over images of the mean over positions).

@@ -1,7 +1,7 @@
 """Tests of neural_style.inversion: shallow layers give the image back, deep layers only its content.
 
 Real weights are essential here (a random network's conv5_1 is no abstraction), so the backbone is
-vgg16-hed on a 43x64 photo. Measured (torch 2.14.1, CPU, 100 evaluations, tv_weight 1e-5):
+the paper's Caffe VGG19 on a 43x64 photo. Measured (torch 2.14.1, CPU, 100 evaluations, tv_weight 1e-5):
 PSNR conv1_1 47.7 dB, conv2_1 30.8 dB, conv5_1 11.6 dB with a relative feature error of 2%.
 """
 
@@ -21,8 +21,8 @@ IMAGES = Path(__file__).resolve().parent.parent / "images"
 
 
 @pytest.fixture(scope="module")
-def hed():
-    return load_backbone("vgg16-hed")
+def caffe_vgg():
+    return load_backbone("vgg19")
 
 
 @pytest.fixture(scope="module")
@@ -43,33 +43,33 @@ def test_psnr_against_numpy_formula():
     assert math.isinf(psnr(a, a))
 
 
-def test_conv1_1_reconstructs_the_image_and_conv5_1_does_not(hed, cat):
-    shallow = invert(hed, cat, "conv1_1", num_steps=100, seed=0)
-    deep = invert(hed, cat, "conv5_1", num_steps=100, seed=0)
+def test_conv1_1_reconstructs_the_image_and_conv5_1_does_not(caffe_vgg, cat):
+    shallow = invert(caffe_vgg, cat, "conv1_1", num_steps=100, seed=0)
+    deep = invert(caffe_vgg, cat, "conv5_1", num_steps=100, seed=0)
     assert psnr(shallow.image, cat) > 35.0
     # conv5_1's activations are matched (small relative error) by an image far from the photo.
-    assert _relative_error(hed, deep.image, cat, "conv5_1") < 0.1
+    assert _relative_error(caffe_vgg, deep.image, cat, "conv5_1") < 0.1
     assert psnr(deep.image, cat) < 20.0
     assert deep.params["layer"] == "conv5_1" and deep.params["task"] == "inversion"
 
 
-def test_style_start_keeps_the_starting_colours(hed, cat):
+def test_style_start_keeps_the_starting_colours(caffe_vgg, cat):
     """Amalgamation: from a blue start, a deep layer's reconstruction stays bluer than from noise."""
     blue = torch.zeros(1, 3, 40, 40)
     blue[:, 2] = 0.9
-    from_blue = invert(hed, cat, "conv4_1", init="style", style=blue, num_steps=40, seed=0)
-    from_noise = invert(hed, cat, "conv4_1", init="noise", num_steps=40, seed=0)
+    from_blue = invert(caffe_vgg, cat, "conv4_1", init="style", style=blue, num_steps=40, seed=0)
+    from_noise = invert(caffe_vgg, cat, "conv4_1", init="noise", num_steps=40, seed=0)
     assert from_blue.history[-1]["total"] < 0.5 * from_blue.history[0]["total"]
     blueness = [float(r.image[0, 2].mean() - r.image[0, 0].mean()) for r in (from_blue, from_noise)]
     assert blueness[0] > blueness[1] + 0.05
 
 
-def test_bad_arguments_are_refused(hed, cat):
+def test_bad_arguments_are_refused(caffe_vgg, cat):
     with pytest.raises(ValueError, match="needs a style image"):
-        invert(hed, cat, "conv1_1", init="style")
+        invert(caffe_vgg, cat, "conv1_1", init="style")
     with pytest.raises(ValueError, match="Unknown init"):
-        invert(hed, cat, "conv1_1", init="content")
+        invert(caffe_vgg, cat, "conv1_1", init="content")
     with pytest.raises(KeyError, match="Unknown layer"):
-        invert(hed, cat, "conv9_1")
+        invert(caffe_vgg, cat, "conv9_1")
     with pytest.raises(ValueError, match="shape"):
-        invert(hed, cat[0], "conv1_1")
+        invert(caffe_vgg, cat[0], "conv1_1")
