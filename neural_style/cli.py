@@ -118,7 +118,8 @@ SYNTHESIS_OPTIONS: tuple[Option, ...] = (
            "(float64 on the CPU, for comparison) or projected Adam", str),
     Option("lr", "Adam's step size (default: 0.02)", metavar="LR"),
     Option("seed", "seed of the noise start", int, metavar="N"),
-    Option("precision", "dtype of the network ('auto': bf16 where the hardware has it; losses stay fp32)", str),
+    Option("precision", "dtype of the network ('auto': bf16 on CPUs with native bf16, else fp32; losses stay "
+           "fp32)", str),
     Option("scales", "coarse-to-fine schedule: 'auto', 'single' (the paper: all steps at full size) or "
            "SIDE:STEPS,... ending at the result's long side, e.g. 128:100,256:200", parse_scales,
            metavar="SCHEDULE"),

@@ -39,7 +39,9 @@ from torch import Tensor
 
 from .line_search import MoreThuente
 
-CHUNK = 1 << 17  # breakpoints per block of the Cauchy point search: bounds its (CHUNK, 2m) buffers
+CHUNK = 1 << 17  # breakpoints per block of the Cauchy point search, when the host checks each block
+CHUNK_ALL = 1 << 21  # the same when every block is scanned: fewer, larger blocks (few launches)
+FIRST_BLOCK = 4096  # with host checks, the smallest breakpoints scanned before sorting them all
 EPS64 = 2.220446049250313e-16  # float64 machine epsilon, as in L-BFGS-B's tests
 
 
@@ -70,18 +72,19 @@ def projected_gradient_norm(x: Tensor, g: Tensor, lo: float, hi: float) -> Tenso
 
 
 class _Memory:
-    """The last m pairs (s_i, y_i) in a ring of slots, with S^T S and S^T Y on the device.
+    """The last m pairs (s_i, y_i) in a ring of slots, with their inner products on the device.
 
-    ``w`` (n, 2m) holds y_i in columns [0, m) and s_i in [m, 2m) (slot order); columns of unused
-    slots are ignored because the small matrices are formed on the used slots only.
+    ``w`` (2m, n) holds y_i in rows [0, m) and s_i in rows [m, 2m) (slot order), so W^T = ``w``
+    scaled by [1, theta]; ``sy``, ``ss``, ``yy`` (m, m) hold s_a^T y_b, s_a^T s_b, y_a^T y_b. Rows
+    of unused slots are ignored: the small matrices are formed on the used slots only.
     """
 
     def __init__(self, n: int, m: int, like: Tensor) -> None:
         self.m, self.col, self.head = m, 0, 0
-        self.w = like.new_zeros((n, 2 * m))
+        self.w = like.new_zeros((2 * m, n))
         small = torch.float64 if like.device.type != "mps" else torch.float32
         self.sy = torch.zeros((m, m), dtype=small, device=like.device)
-        self.ss = torch.zeros_like(self.sy)
+        self.ss, self.yy = torch.zeros_like(self.sy), torch.zeros_like(self.sy)
         self.theta = torch.ones((), dtype=small, device=like.device)
 
     def reset(self) -> None:
@@ -89,20 +92,19 @@ class _Memory:
         self.theta.fill_(1.0)
 
     def push(self, s: Tensor, y: Tensor, sy: float) -> None:
-        """Add the pair (s, y) with s^T y = ``sy``; theta becomes y^T y / s^T y."""
+        """Add the pair (s, y) (n,) with s^T y = ``sy``; theta becomes y^T y / s^T y."""
         if self.col < self.m:
             slot, self.col = self.col, self.col + 1
         else:
             slot, self.head = self.head, (self.head + 1) % self.m
         k, m = self.col, self.m
-        self.w[:, slot], self.w[:, m + slot] = y, s
-        small = self.sy.dtype
-        self.sy[slot, :k] = (s @ self.w[:, :k]).to(small)        # s_new^T y_j
-        self.sy[:k, slot] = (y @ self.w[:, m:m + k]).to(small)   # s_j^T y_new
+        self.w[slot], self.w[m + slot] = y, s
+        dots = (self.w @ torch.stack([s, y], dim=1)).to(self.sy.dtype)  # (2m, 2): [Y; S] [s, y]
+        self.sy[slot, :k], self.sy[:k, slot] = dots[:k, 0], dots[m:m + k, 1]
         self.sy[slot, slot] = sy
-        ss = (s @ self.w[:, m:m + k]).to(small)
-        self.ss[slot, :k], self.ss[:k, slot] = ss, ss
-        self.theta = (y @ y).to(small) / sy
+        self.ss[slot, :k], self.ss[:k, slot] = dots[m:m + k, 0], dots[m:m + k, 0]
+        self.yy[slot, :k], self.yy[:k, slot] = dots[:k, 1], dots[:k, 1]
+        self.theta = dots[slot, 1] / sy
 
     def scale(self) -> Tensor:
         """(2m,) factors that turn [Y, S] into W = [Y, theta S]."""
@@ -111,11 +113,11 @@ class _Memory:
 
     def wt(self, v: Tensor) -> Tensor:
         """W^T v for v (n,): (2m,) in float64."""
-        return (v @ self.w).to(self.theta.dtype) * self.scale()
+        return (self.w @ v).to(self.theta.dtype) * self.scale()
 
     def wv(self, c: Tensor) -> Tensor:
         """W c for c (2m,): (n,) in the image's dtype."""
-        return self.w @ (c * self.scale()).to(self.w.dtype)
+        return (c * self.scale()).to(self.w.dtype) @ self.w
 
     def middle(self) -> tuple[Tensor, Tensor, Tensor]:
         """M and N = M^-1 padded to (2m, 2m) (zero on unused slots), and whether M is usable.
@@ -124,9 +126,9 @@ class _Memory:
         (positive definite when the pairs are; L-BFGS-B factorises the same T).
         """
         k, m = self.col, self.m
+        pad_m, pad_n = self.sy.new_zeros((2 * m, 2 * m)), self.sy.new_zeros((2 * m, 2 * m))
         if k == 0:
-            empty = self.sy.new_zeros((2 * m, 2 * m))
-            return empty, empty, torch.ones((), dtype=torch.bool, device=empty.device)
+            return pad_m, pad_n, torch.ones((), dtype=torch.bool, device=pad_m.device)
         sy, ss = self.sy[:k, :k], self.ss[:k, :k]
         age = (torch.arange(k, device=sy.device) - self.head) % m  # 0 = oldest
         lower = torch.where(age[:, None] > age[None, :], sy, torch.zeros_like(sy))
@@ -136,27 +138,39 @@ class _Memory:
         t_inv = torch.cholesky_inverse(chol)
         a12 = (lower.T / dg[:, None]) @ t_inv  # D^-1 L^T T^-1
         m11 = torch.diag(-1 / dg) + a12 @ (lower / dg)
-        pad_m, pad_n = sy.new_zeros((2 * m, 2 * m)), sy.new_zeros((2 * m, 2 * m))
         for (r, c), mb, nb in (((0, 0), m11, torch.diag(-dg)), ((0, m), a12, lower.T),
                                ((m, 0), a12.T, lower), ((m, m), t_inv, self.theta * ss)):
             pad_m[r:r + k, c:c + k], pad_n[r:r + k, c:c + k] = mb, nb
         ok = (info == 0) & (dg > 0).all() & torch.isfinite(pad_m).all()
         return torch.where(ok, pad_m, torch.zeros_like(pad_m)), pad_n, ok
 
-    def free_gram(self, free: Tensor) -> Tensor:
-        """W^T Z Z^T W for the free variables ``free`` (n,) bool: (2m, 2m) float64."""
-        g = self.sy.new_zeros((2 * self.m, 2 * self.m))
-        for a in range(0, self.w.shape[0], CHUNK):
-            rows = self.w[a:a + CHUNK]
-            g += ((rows * free[a:a + CHUNK, None]).T @ rows).to(g.dtype)
+    def free_gram(self, free: Tensor, *, gather: bool) -> Tensor:
+        """W^T Z Z^T W for the variables ``free`` (n,) bool: (2m, 2m) float64.
+
+        With ``gather`` (on the CPU, where counting the fixed variables costs nothing) and fewer
+        fixed variables than free ones, it is W^T W (kept from the pushes) minus the fixed rows'
+        product, as L-BFGS-B's incremental update avoids a pass over all free variables.
+        """
+        small = self.sy.dtype
+        fixed = (~free).nonzero().squeeze(1) if gather else None
+        if fixed is not None and 2 * fixed.numel() < free.numel():
+            g = torch.cat([torch.cat([self.yy, self.sy.T], 1), torch.cat([self.sy, self.ss], 1)])
+            rows = self.w.index_select(1, fixed)
+            g = g - (rows @ rows.T).to(small)
+        else:
+            g = self.sy.new_zeros((2 * self.m, 2 * self.m))
+            for a in range(0, self.w.shape[1], CHUNK):
+                part = self.w[:, a:a + CHUNK]
+                g += ((part * free[a:a + CHUNK]) @ part.T).to(small)
         s = self.scale()
         return g * s[:, None] * s[None, :]
 
 
 def _cauchy_point(x: Tensor, g: Tensor, mem: _Memory, mid: Tensor, lo: float, hi: float, *,
-                  early_exit: bool) -> tuple[Tensor, Tensor, Tensor]:
+                  host_checks: bool) -> tuple[Tensor, Tensor, Tensor]:
     """The generalized Cauchy point x^c (n,), the variables free at x^c (n,) bool, and
-    c = W^T (x^c - x) (2m,); ``mid`` is M (2m, 2m)."""
+    c = W^T (x^c - x) (2m,); ``mid`` is M (2m, 2m). With ``host_checks`` the breakpoints are
+    scanned block by block until one holds x^c (the smallest few first), else all of them."""
     fixed = ((x <= lo) & (g >= 0)) | ((x >= hi) & (g <= 0))  # at a bound, pushed outwards
     d = torch.where(fixed, torch.zeros_like(g), -g)
     bound = torch.where(d > 0, hi, lo).to(x.dtype)
@@ -164,16 +178,13 @@ def _cauchy_point(x: Tensor, g: Tensor, mem: _Memory, mid: Tensor, lo: float, hi
     d2 = (d * d).sum(dtype=mid.dtype)
     p0 = mem.wt(d)
     f2_org = mem.theta * d2 - p0 @ mid @ p0
-    n, first = x.numel(), 4096
-    if early_exit and n > first:  # on the CPU, where reading a flag is free, try the smallest ones first
-        ts, order = torch.topk(t, first, largest=False, sorted=True)
+    found = None
+    if host_checks and x.numel() > FIRST_BLOCK:  # x^c usually lies within the first few breakpoints
+        ts, order = torch.topk(t, FIRST_BLOCK, largest=False, sorted=True)
         found, jstar, tsum = _scan(ts, order, d, mem, mid, d2, p0, f2_org, early_exit=True)
-        if not found:
-            ts, order = torch.sort(t)
-            found, jstar, tsum = _scan(ts, order, d, mem, mid, d2, p0, f2_org, early_exit=True)
-    else:
+    if found is None or not found:
         ts, order = torch.sort(t)
-        found, jstar, tsum = _scan(ts, order, d, mem, mid, d2, p0, f2_org, early_exit=early_exit)
+        found, jstar, tsum = _scan(ts, order, d, mem, mid, d2, p0, f2_org, early_exit=host_checks)
     # no segment holds a minimiser: every breakpoint is passed (or d = 0 and x^c = x)
     last = torch.isfinite(ts[-1])
     tsum = torch.where(found, tsum, torch.where(last, ts[-1].to(tsum.dtype), 0.0))
@@ -190,28 +201,30 @@ def _scan(ts: Tensor, order: Tensor, d: Tensor, mem: _Memory, mid: Tensor, d2: T
 
     Segment j starts after j breakpoints, at T_j = ts[j - 1] (T_0 = 0), and ends at ts[j].
     """
-    small, theta = mid.dtype, mem.theta
-    scale = mem.scale()
+    small, theta, model = mid.dtype, mem.theta, mem.col > 0
+    scale, chunk = mem.scale().to(d.dtype), CHUNK if early_exit else CHUNK_ALL
     carry_dd, carry_dw, carry_tdw = d2.new_zeros(()), p0.new_zeros(p0.shape), p0.new_zeros(p0.shape)
     found = torch.zeros((), dtype=torch.bool, device=ts.device)
     jstar = torch.zeros((), dtype=torch.long, device=ts.device)
     tsum = d2.new_zeros(())
     before = ts.new_zeros(1)
-    for a in range(0, ts.numel(), CHUNK):
-        tc, oc = ts[a:a + CHUNK], order[a:a + CHUNK]
-        dc = d[oc].to(small)
-        rows = mem.w[oc].to(small) * scale  # rows of W at the breakpoints, (C, 2m)
-        dw = dc[:, None] * rows
-        tdw = torch.where(torch.isfinite(tc), tc, 0.0).to(small)[:, None] * dw
+    for a in range(0, ts.numel(), chunk):
+        tc, oc = ts[a:a + chunk], order[a:a + chunk]
+        dc = d.index_select(0, oc).to(small)
         dd = dc * dc
-        # sums over the breakpoints passed before each segment (exclusive prefix sums)
-        pj = p0 - (carry_dw + dw.cumsum(0) - dw)
-        wcj = carry_tdw + tdw.cumsum(0) - tdw
-        d2j = d2 - (carry_dd + dd.cumsum(0) - dd)
+        d2j = d2 - (carry_dd + dd.cumsum(0) - dd)  # sums over the breakpoints passed before segment j
         start = torch.cat([before, tc[:-1]]).to(small)
-        mpj = pj @ mid
-        f2 = theta * d2j - (mpj * pj).sum(1)
-        f1 = -d2j - (mpj * wcj).sum(1) + start * f2
+        f2, f1 = theta * d2j, -d2j
+        if model:  # B = theta I - W M W^T; with no pairs yet (B = I) only the sums of d^2 matter
+            # the (C, 2m) rows stay in the image's dtype; the running sums and M in float64
+            dw = d.index_select(0, oc)[:, None] * (mem.w.index_select(1, oc).T * scale)  # d_i w_i
+            tdw = torch.where(torch.isfinite(tc), tc, 0.0)[:, None] * dw
+            pj = (p0 - carry_dw).to(dw.dtype) - (dw.cumsum(0) - dw)
+            wcj = carry_tdw.to(dw.dtype) + (tdw.cumsum(0) - tdw)
+            mpj = pj @ mid.to(dw.dtype)
+            f2, f1 = f2 - (mpj * pj).sum(1), f1 - (mpj * wcj).sum(1)
+            carry_dw, carry_tdw = carry_dw + dw.sum(0, dtype=small), carry_tdw + tdw.sum(0, dtype=small)
+        f1 = f1 + start * f2
         dtm = -f1 / torch.maximum(f2, EPS64 * f2_org)
         hold = torch.isfinite(start) & (dtm < tc.to(small) - start)
         first = hold.to(torch.uint8).argmax()
@@ -219,7 +232,7 @@ def _scan(ts: Tensor, order: Tensor, d: Tensor, mem: _Memory, mid: Tensor, d2: T
         jstar = torch.where(take, a + first, jstar)
         tsum = torch.where(take, start[first] + dtm[first].clamp(min=0), tsum)
         found = found | take
-        carry_dd, carry_dw, carry_tdw = carry_dd + dd.sum(), carry_dw + dw.sum(0), carry_tdw + tdw.sum(0)
+        carry_dd = carry_dd + dd.sum()
         before = tc[-1:]
         if early_exit and bool(found):
             break
@@ -235,14 +248,17 @@ def _used(a: Tensor, k: int, m: int) -> Tensor:
 
 
 def _subspace_point(x: Tensor, g: Tensor, xcp: Tensor, free: Tensor, c: Tensor, mem: _Memory, mid: Tensor,
-                    nmat: Tensor, lo: float, hi: float) -> Tensor:
-    """x^c moved to the minimiser of the model over the free variables, kept in the box."""
+                    nmat: Tensor, ok: Tensor, lo: float, hi: float, *, host_checks: bool) -> tuple[Tensor, Tensor]:
+    """x^c moved to the minimiser of the model over the free variables, kept in the box, and
+    whether the model was usable (``ok`` and K nonsingular); if not, the step of B = theta I."""
     k, m = mem.col, mem.m
     th = mem.theta.to(x.dtype)
     zero = torch.zeros_like(x)
     r = torch.where(free, -(g + th * (xcp - x) - mem.wv(mid @ c)), zero)
-    kmat = _used(nmat - mem.free_gram(free) / mem.theta, k, m)
+    kmat = _used(nmat - mem.free_gram(free, gather=host_checks) / mem.theta, k, m)
     u_k, info = torch.linalg.solve_ex(kmat, _used(mem.wt(r), k, m))
+    ok = ok & (info == 0) & torch.isfinite(u_k).all()
+    u_k = torch.where(ok, u_k, torch.zeros_like(u_k))
     u = c.new_zeros(2 * m)
     u[:k], u[m:m + k] = u_k[:k], u_k[k:]
     step = torch.where(free, (r + mem.wv(u) / th) / th, zero)
@@ -255,17 +271,18 @@ def _subspace_point(x: Tensor, g: Tensor, xcp: Tensor, free: Tensor, c: Tensor, 
     alpha = ratio.amin().clamp(max=1)
     truncated = torch.where((ratio <= alpha) & (alpha < 1), torch.where(step > 0, hi, lo).to(x.dtype),
                             xcp + alpha.to(x.dtype) * step).clamp(lo, hi)
-    z = torch.where(hit & ascent, truncated, projected)
-    return torch.where((info == 0) & torch.isfinite(u_k).all(), z, xcp)
+    return torch.where(hit & ascent, truncated, projected), ok
 
 
 def _direction(x: Tensor, g: Tensor, mem: _Memory, lo: float, hi: float, *, first: bool,
-               early_exit: bool) -> tuple[Tensor, Tensor]:
+               host_checks: bool) -> tuple[Tensor, Tensor]:
     """The search direction d = x_bar - x (n,) and, stacked (3,) in float64: g^T d, the largest
     feasible step along d, and 1 if the L-BFGS matrix was usable (else it was replaced by theta I)."""
     mid, nmat, ok = mem.middle()
-    xcp, free, c = _cauchy_point(x, g, mem, mid, lo, hi, early_exit=early_exit)
-    z = _subspace_point(x, g, xcp, free, c, mem, mid, nmat, lo, hi) if mem.col else xcp
+    xcp, free, c = _cauchy_point(x, g, mem, mid, lo, hi, host_checks=host_checks)
+    z = xcp
+    if mem.col:
+        z, ok = _subspace_point(x, g, xcp, free, c, mem, mid, nmat, ok, lo, hi, host_checks=host_checks)
     d = z - x
     if first:
         stpmx = torch.ones((), dtype=mid.dtype, device=x.device)
@@ -277,7 +294,7 @@ def _direction(x: Tensor, g: Tensor, mem: _Memory, lo: float, hi: float, *, firs
 
 def minimize_lbfgsb(evaluate: Evaluate, x0: Tensor, *, lower: float = 0.0, upper: float = 1.0,
                     history_size: int = 20, ftol: float = 0.0, gtol: float = 0.0, max_line_search: int = 20,
-                    early_exit: bool | None = None) -> LbfgsbEnd:
+                    host_checks: bool | None = None) -> LbfgsbEnd:
     """Minimise f over ``lower <= x <= upper`` from ``x0`` (any shape, clamped into the box).
 
     Runs until it converges, the line search fails, or ``evaluate`` raises (the caller's
@@ -292,15 +309,17 @@ def minimize_lbfgsb(evaluate: Evaluate, x0: Tensor, *, lower: float = 0.0, upper
             only when an iteration does not decrease f).
         gtol: stop when max |P(x - g) - x| <= gtol (scipy's ``gtol``).
         max_line_search: evaluations per line search before the memory is reset (``maxls``).
-        early_exit: stop the breakpoint scan at the first block that holds the Cauchy point,
-            which reads a flag on the host; default: on the CPU only, where that costs nothing.
+        host_checks: let the direction read small device values on the host to skip work (stop
+            the breakpoint scan at the first block that holds the Cauchy point; form the free
+            variables' W^T Z Z^T W from the fixed ones when they are fewer). The iterates are
+            the same either way. Default: on the CPU only, where reading costs nothing.
 
     Returns:
         Why it stopped: ``converged`` (projected gradient or progress test) or ``line_search``
         (no step with sufficient decrease, even from the steepest-descent model).
     """
     shape, lo, hi = x0.shape, float(lower), float(upper)
-    early = x0.device.type == "cpu" if early_exit is None else early_exit
+    checks = x0.device.type == "cpu" if host_checks is None else host_checks
     x = x0.detach().reshape(-1).clamp(lo, hi).clone()
     f, g, (pg,) = evaluate(x.view(shape), lambda xe, ge: projected_gradient_norm(xe, ge, lo, hi)[None])
     g = g.reshape(-1)
@@ -308,7 +327,7 @@ def minimize_lbfgsb(evaluate: Evaluate, x0: Tensor, *, lower: float = 0.0, upper
         return LbfgsbEnd("converged", f"the projected gradient is {pg:.3g} at the start", 0)
     mem, iteration = _Memory(x.numel(), history_size, x), 0
     while True:
-        d, known = _direction(x, g, mem, lo, hi, first=iteration == 0, early_exit=early)
+        d, known = _direction(x, g, mem, lo, hi, first=iteration == 0, host_checks=checks)
         step = _line_search(evaluate, x.view(shape), f, d.view(shape), known, lo, hi, max_line_search)
         if isinstance(step, str):  # no acceptable step: L-BFGS-B retries once from B = theta I
             if mem.col == 0:
@@ -316,16 +335,17 @@ def minimize_lbfgsb(evaluate: Evaluate, x0: Tensor, *, lower: float = 0.0, upper
                                  f"{iteration + 1} with the steepest-descent model", iteration)
             mem.reset()
             continue
-        xt, ft, gt, stp, dr, slope0, pg, usable = step
+        xt, ft, gt, stp, dr, slope0, pg, usable, warning = step
         iteration += 1
         if not usable:  # the pairs stopped being positive definite: start the memory afresh
             mem.reset()
         if pg <= gtol:
             return LbfgsbEnd("converged", f"the projected gradient is {pg:.3g} after {iteration} iterations",
                              iteration)
-        if f - ft <= ftol * max(abs(f), abs(ft), 1.0):
-            return LbfgsbEnd("converged", f"the loss went from {f:.6g} to {ft:.6g} in iteration {iteration}: "
-                             "no further progress", iteration)
+        if f - ft <= ftol * max(abs(f), abs(ft), 1.0):  # with a search warning, as L-BFGS-B does
+            why = f"the line search found no lower loss: {warning}" if warning else "no further progress"
+            return LbfgsbEnd("converged", f"the loss went from {f:.7g} to {ft:.7g} in iteration {iteration} "
+                             f"({why})", iteration)
         s, y = xt.reshape(-1) - x, gt.reshape(-1) - g
         if dr > EPS64 * -slope0 * stp:  # else skip the update: the curvature along s is not positive
             mem.push(s, y, dr)
@@ -333,9 +353,10 @@ def minimize_lbfgsb(evaluate: Evaluate, x0: Tensor, *, lower: float = 0.0, upper
 
 
 def _line_search(evaluate: Evaluate, x: Tensor, f: float, d: Tensor, known: Tensor, lo: float, hi: float,
-                 max_evals: int) -> str | tuple[Tensor, float, Tensor, float, float, float, float, bool]:
+                 max_evals: int) -> str | tuple[Tensor, float, Tensor, float, float, float, float, bool, str]:
     """Moré–Thuente along d from x (f = f(x)): the accepted (x_t, f_t, g_t, step, s^T y, g^T d,
-    projected gradient norm at x_t, whether the memory was usable), or why it failed."""
+    projected gradient norm at x_t, whether the memory was usable, the search's warning or ""),
+    or why it failed."""
     def extra(xe: Tensor, ge: Tensor) -> Tensor:
         return torch.cat([torch.stack([(ge.reshape(-1) @ d.reshape(-1)).to(known.dtype),
                                        projected_gradient_norm(xe, ge, lo, hi).to(known.dtype)]), known])
@@ -348,8 +369,9 @@ def _line_search(evaluate: Evaluate, x: Tensor, f: float, d: Tensor, known: Tens
                 return f"g^T d = {slope0:.3g} is not a descent direction"
             # x_bar is in the box, so the unit step is feasible even if rounding puts stpmx just below 1
             search = MoreThuente(f, slope0, 1.0, stpmax=max(stpmx, 1.0))
-        if search.update(ft, slope) != "evaluate":
-            return xt, ft, gt, stp, (slope - slope0) * stp, slope0, pg, usable > 0.5
+        state = search.update(ft, slope)
+        if state != "evaluate":
+            return xt, ft, gt, stp, (slope - slope0) * stp, slope0, pg, usable > 0.5, search.message
         stp = search.stp
         xt = (x + stp * d).clamp(lo, hi)
     return f"no sufficient decrease in {max_evals} evaluations"

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Literal
 
 import numpy as np
@@ -76,6 +76,14 @@ class Stop:
     def breaks(self) -> bool:
         """True when the work should not go on (callback, interrupt, non-finite loss)."""
         return self.kind in ("callback", "interrupted", "not_finite")
+
+    def followed_by(self, later: Stop, where: str = "") -> Stop:
+        """How a run of stages ended when a stage ended with ``self`` and the next with ``later``
+        (``where`` names the later stage): the first early end, unless a later one breaks the
+        run. A stage that converged early hands its image on to the next one."""
+        if not later.early or (self.early and not later.breaks):
+            return self
+        return later if later.breaks or not where else replace(later, message=f"{later.message} ({where})")
 
 
 BUDGET = Stop("budget")
@@ -157,6 +165,14 @@ class Record:
         return evaluate
 
 
+def check_run(optimizer: str, num_steps: int) -> None:
+    """ValueError unless ``optimizer`` is one of OPTIMIZERS and ``num_steps`` a positive integer."""
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"Unknown optimizer {optimizer!r}; choose one of {', '.join(map(repr, OPTIMIZERS))}.")
+    if isinstance(num_steps, bool) or not (isinstance(num_steps, int) and num_steps >= 1):
+        raise ValueError(f"num_steps must be a positive integer, got {num_steps!r}.")
+
+
 def optimise(objective: Objective, image: Tensor, *, optimizer: str, num_steps: int, lr: float | None = None,
              callback: Callable[[StepInfo], bool | None] | None = None, history: list[dict[str, float]],
              total_steps: int | None = None, fields: dict[str, float] | None = None) -> RunOutcome:
@@ -175,8 +191,7 @@ def optimise(objective: Objective, image: Tensor, *, optimizer: str, num_steps: 
     Returns:
         The best image, its index in ``history`` and the ``Stop``.
     """
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"Unknown optimizer {optimizer!r}; choose one of {', '.join(map(repr, OPTIMIZERS))}.")
+    check_run(optimizer, num_steps)
     record = Record(history, budget=num_steps, total_steps=total_steps or num_steps, callback=callback,
                     fields=fields)
     evaluate = record.evaluator(objective)

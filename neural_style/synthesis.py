@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import numbers
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Sequence
 
 import torch
@@ -27,7 +27,7 @@ from .devices import Precision, autocast_dtype, prepare_for_speed
 from .images import resize, save_image
 from .masks import MaskedStatistic, check_masks, masked_style_targets
 from .memory import check_memory
-from .optimise import (BUDGET, OPTIMIZERS, OptimizerName, StepInfo, StopKind, SynthesisNotice,  # noqa: F401
+from .optimise import (BUDGET, OptimizerName, StepInfo, StopKind, SynthesisNotice, check_run,  # noqa: F401
                        optimise, warn_if_early)
 from .statistics import (Representation, StyleStatistic, blend, content_loss, get_statistic,
                          total_variation)
@@ -322,8 +322,9 @@ def synthesize(
         lr: Adam's step size (default 0.02); L-BFGS-B's line search needs none.
         seed: seed of the noise initialisation.
         callback: called with a ``StepInfo`` after every evaluation; returning True stops the run.
-        precision: dtype of the backbone: ``auto`` (bf16 where the hardware has it, see
-            ``devices.autocast_dtype``), ``fp32``, ``bf16`` or ``fp16`` (CUDA). Losses stay float32.
+        precision: dtype of the backbone: ``auto`` (bf16 on CPUs with native bf16, fp32 on GPUs,
+            where bf16 was not faster; see ``devices.autocast_dtype``), ``fp32``, ``bf16`` or
+            ``fp16`` (CUDA). Losses stay float32.
         scales: coarse-to-fine schedule as (long side, evaluations) pairs ending at the image's
             long side; the result of each scale, upsampled, starts the next, and the content and
             style images are resized by the same factor. ``single`` (default) = all ``num_steps``
@@ -349,7 +350,9 @@ def synthesize(
     Returns:
         The best image seen at the final scale (lowest loss), its loss history and the run's
         parameters. An interrupt (KeyboardInterrupt) or a non-finite loss ends the run early and
-        still returns the best finite image so far, upsampled to the requested size.
+        still returns the best finite image so far, upsampled to the requested size; so does
+        L-BFGS when it converges or its line search fails at the last scale (at a coarser
+        scale the next one starts from its image). ``stop`` and ``stopped`` say how it ended.
 
     Raises:
         ValueError: a bad parameter, a NaN pixel, or an image (or ``size``) smaller than the
@@ -375,10 +378,7 @@ def synthesize(
     content_weight = check_weight("content_weight", content_weight)
     style_weight = check_weight("style_weight", style_weight)
     tv_weight = check_weight("tv_weight", tv_weight)
-    if not (isinstance(num_steps, int) and num_steps >= 1):
-        raise ValueError(f"num_steps must be a positive integer, got {num_steps!r}.")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"Unknown optimizer {optimizer!r}; choose one of {', '.join(map(repr, OPTIMIZERS))}.")
+    check_run(optimizer, num_steps)
     stat = get_statistic(statistic)
     device = next(backbone.parameters()).device
     dtype = autocast_dtype(device, precision)
@@ -429,17 +429,12 @@ def synthesize(
             content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
             tv_exponent=tv_exponent, autocast=dtype,
             masks=None if mask_stack is None else _resized(mask_stack, stage_size).to(device))
-        if image is None:
-            image = initial_image(init, stage_content, stage_styles, stage_size, generator)
-        else:
-            image = _resized(image, stage_size)
+        image = (initial_image(init, stage_content, stage_styles, stage_size, generator) if image is None
+                 else _resized(image, stage_size))
         outcome = optimise(objective, image.to(device), optimizer=optimizer, num_steps=steps, lr=lr,
                            callback=callback, history=history, total_steps=total, fields={"scale": float(side)})
         image, best_step = outcome.image, outcome.best_step
-        if outcome.stop.early and (not stop.early or outcome.stop.breaks):
-            # a scale that converged early hands its image on; the run reports the first such end
-            stop = (outcome.stop if len(stages) == 1 or outcome.stop.breaks else
-                    replace(outcome.stop, message=f"{outcome.stop.message} (at {side} px)"))
+        stop = stop.followed_by(outcome.stop, f"at {side} px" if len(stages) > 1 else "")
         if outcome.stop.breaks:
             break
     seconds = time.perf_counter() - start
