@@ -4,14 +4,23 @@ Optimising an image keeps, for the backward pass, the activations of every modul
 pass runs (convolution, ReLU and pooling outputs up to the deepest requested layer). For a
 VGG, that is about
 
-    bytes ~= e * sum_m N_m H_m W_m  +  8 * (2 k + 6) * 3 H W  +  overhead
+    bytes ~= e * sum_m N_m H_m W_m  +  optimiser state  +  overhead
 
 where e is the element size (4 for float32), m runs over the modules up to the deepest
-layer, the second term is L-BFGS-B's memory of k = 20 correction pairs (float64, scipy) and
-the overhead (allocator, oneDNN scratch, Gram matrices) is about 80 MiB. Measured peak RSS
-increase over the loaded model for one forward + backward through vgg16-hed up to conv5_1
-(float32, CPU, one thread): 217 MiB at 256 px and 641 MiB at 512 px; the formula gives 221 and
-642 MiB. A 3-evaluation L-BFGS run added 71 and 292 MiB more (formula: 69 and 276 MiB).
+layer and the overhead (allocator, oneDNN scratch, Gram matrices) is about 80 MiB. The
+optimiser's state for n = 3 H W pixels, with k = 20 correction pairs:
+
+* ``lbfgs`` (on the image's device, float32): the (2k, n) matrix W = [Y, theta S], about ten
+  n-vectors (x, g, the direction, the Cauchy point, the bounds' masks, the best image) and the
+  Cauchy point's breakpoint blocks, up to ``lbfgsb.CHUNK_ALL`` rows of 2k values, a few at a
+  time: 4 * (2 k + 10) * n + 4 * 4 * 2 k * min(n, CHUNK_ALL) bytes;
+* ``scipy-lbfgsb``: scipy's float64 history and work arrays, 8 * (2 k + 6) * n;
+* ``adam``: two float32 moments and the gradient, 4 * 4 * n.
+
+Measured with scipy's L-BFGS-B (peak RSS increase over the loaded model, one forward + backward
+through a VGG16 up to conv5_1, float32, CPU, one thread): 217 MiB at 256 px and 641 MiB at
+512 px against 221 and 642 MiB from the formula; a 3-evaluation run added 71 and 292 MiB more
+(formula: 69 and 276 MiB).
 """
 
 from __future__ import annotations
@@ -25,7 +34,8 @@ from torch import nn
 from .backbones import VGGFeatures
 
 OVERHEAD_BYTES = 80 * 2**20
-LBFGS_HISTORY = 20  # maxcor of the L-BFGS-B call in synthesis
+LBFGS_HISTORY = 20  # correction pairs kept by both L-BFGS-B implementations (optimise.HISTORY_SIZE)
+BREAKPOINT_ROWS = 1 << 21  # largest block of the Cauchy point search (lbfgsb.CHUNK_ALL)
 
 
 class InsufficientMemoryError(MemoryError, ValueError):
@@ -58,15 +68,23 @@ def estimate_bytes(backbone: VGGFeatures, size: tuple[int, int], layers: Iterabl
         requires_grad: False for a forward pass under ``torch.no_grad`` (style and content targets),
             which holds only about two activations at a time.
         element_size: bytes per activation element (4 for float32, 2 for bfloat16).
-        optimizer: ``lbfgs`` adds L-BFGS-B's float64 history; ``adam`` two float32 moments.
+        optimizer: ``lbfgs``, ``scipy-lbfgsb`` or ``adam``: whose state is added (see the module).
     """
     elements = _activation_elements(backbone, size, list(layers))
     if not requires_grad:
         return element_size * max((a + b for a, b in zip([3 * size[0] * size[1], *elements], elements)),
                                   default=0) + OVERHEAD_BYTES
-    pixels = 3 * size[0] * size[1]
-    state = 8 * (2 * LBFGS_HISTORY + 6) * pixels if optimizer == "lbfgs" else 4 * 4 * pixels
-    return element_size * sum(elements) + state + OVERHEAD_BYTES
+    return element_size * sum(elements) + optimizer_state_bytes(3 * size[0] * size[1], optimizer) + OVERHEAD_BYTES
+
+
+def optimizer_state_bytes(pixels: int, optimizer: str = "lbfgs") -> int:
+    """Bytes the optimiser keeps for an image of ``pixels`` values (formulas in the module docstring)."""
+    pairs = 2 * LBFGS_HISTORY
+    if optimizer == "lbfgs":
+        return 4 * (pairs + 10) * pixels + 4 * 4 * pairs * min(pixels, BREAKPOINT_ROWS)
+    if optimizer == "scipy-lbfgsb":
+        return 8 * (pairs + 6) * pixels
+    return 4 * 4 * pixels
 
 
 def available_bytes(device: torch.device | str) -> int | None:

@@ -49,8 +49,20 @@ def test_activation_count_matches_a_real_forward(net, size, layers):
         4 * elements + 16 * 3 * size[0] * size[1] + memory.OVERHEAD_BYTES)
     assert estimate_bytes(net, size, layers, optimizer="adam", element_size=2) - memory.OVERHEAD_BYTES == (
         2 * elements + 16 * 3 * size[0] * size[1])
+    n = 3 * size[0] * size[1]
+    scipy_state = estimate_bytes(net, size, layers, optimizer="scipy-lbfgsb") - estimate_bytes(
+        net, size, layers, optimizer="adam")
+    assert scipy_state == (8 * (2 * memory.LBFGS_HISTORY + 6) - 16) * n
     lbfgs = estimate_bytes(net, size, layers) - estimate_bytes(net, size, layers, optimizer="adam")
-    assert lbfgs == (8 * (2 * memory.LBFGS_HISTORY + 6) - 16) * 3 * size[0] * size[1]
+    assert lbfgs == (4 * (2 * memory.LBFGS_HISTORY + 10) + 4 * 4 * 2 * memory.LBFGS_HISTORY - 16) * n
+
+
+def test_optimiser_constants_agree_with_the_optimiser():
+    """The estimate's history size and breakpoint block are the device L-BFGS-B's own."""
+    from neural_style import lbfgsb, optimise
+
+    assert memory.LBFGS_HISTORY == optimise.HISTORY_SIZE
+    assert memory.BREAKPOINT_ROWS == lbfgsb.CHUNK_ALL
 
 
 def test_estimate_grows_with_pixels_and_depth(net):
