@@ -143,20 +143,23 @@ class Record:
                 StepInfo(len(self.history), self.total_steps, total, terms, image.detach())):
             raise StopRun(Stop("callback", "stopped by the callback"))
 
-    def evaluator(self, objective: Objective) -> Callable[..., tuple[float, Tensor, list[float]]]:
-        """``objective`` as an ``lbfgsb.Evaluate``: loss, gradient and extras with one host transfer."""
+    def evaluator(self, objective: Objective, dtype: torch.dtype) -> Callable[..., tuple[float, Tensor, list[float]]]:
+        """``objective`` as an ``lbfgsb.Evaluate``: loss, gradient and extras with one host transfer.
 
-        def evaluate(x: Tensor, extra: Callable[[Tensor, Tensor], Tensor] | None = None
+        Points are rounded to ``dtype`` (the image's) before the objective sees them.
+        """
+
+        def evaluate(point: Tensor, extra: Callable[[Tensor, Tensor], Tensor] | None = None
                      ) -> tuple[float, Tensor, list[float]]:
             if self.count >= self.budget:
                 raise StopRun(BUDGET)  # a line search may ask for more evaluations than are left
-            x = x.detach().requires_grad_(True)
+            x = point.detach().to(dtype).requires_grad_(True)
             terms = objective(x)
             (grad,) = torch.autograd.grad(terms["total"], x)
             wide = torch.float64 if x.device.type != "mps" else torch.float32
             packed = torch.stack([v.detach().to(wide) for v in terms.values()])
             if extra is not None:
-                packed = torch.cat([packed, extra(x.detach(), grad).to(wide)])
+                packed = torch.cat([packed, extra(point.detach(), grad.to(point.dtype)).to(wide)])
             values = packed.tolist()  # the evaluation's one transfer to the host
             entry = dict(zip(terms, values))
             self.add(entry, x)
@@ -194,7 +197,7 @@ def optimise(objective: Objective, image: Tensor, *, optimizer: str, num_steps: 
     check_run(optimizer, num_steps)
     record = Record(history, budget=num_steps, total_steps=total_steps or num_steps, callback=callback,
                     fields=fields)
-    evaluate = record.evaluator(objective)
+    evaluate = record.evaluator(objective, image.dtype)
     image = image.detach().clamp(0, 1)
     try:
         if optimizer == "lbfgs":

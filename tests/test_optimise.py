@@ -53,14 +53,14 @@ def _evaluator(objective, budget=10**6):
     """A minimal lbfgsb.Evaluate over a Quadratic, raising StopIteration past the budget."""
     calls = []
 
-    def evaluate(x, extra=None):
+    def evaluate(point, extra=None):
         if len(calls) >= budget:
             raise StopIteration
-        x = x.detach().requires_grad_(True)
+        x = point.detach().to(objective.h.dtype).requires_grad_(True)
         total = objective(x)["total"]
         (grad,) = torch.autograd.grad(total, x)
         calls.append(float(total.detach()))
-        return calls[-1], grad, [] if extra is None else extra(x.detach(), grad).tolist()
+        return calls[-1], grad, [] if extra is None else extra(point, grad.to(point.dtype)).tolist()
 
     return evaluate, calls
 
@@ -110,11 +110,15 @@ def test_more_thuente_takes_the_steps_of_minpack():
 # The compact matrix and the Cauchy point against dense references
 
 
+def _memory(n: int, m: int):
+    return lbfgsb._Memory(n, m, storage=torch.float64, small=torch.float64, device=torch.device("cpu"))
+
+
 def _memory_with_pairs(n: int, m: int, pairs: int, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     h = torch.randn(n, n, generator=g, dtype=torch.float64)
     h = h @ h.T / n + 0.1 * torch.eye(n, dtype=torch.float64)
-    mem = lbfgsb._Memory(n, m, torch.zeros(n, dtype=torch.float64))
+    mem = _memory(n, m)
     s_all, y_all = [], []
     for _ in range(pairs):
         s = torch.randn(n, generator=g, dtype=torch.float64)
@@ -180,7 +184,7 @@ def test_cauchy_point_matches_the_breakpoint_walk(pairs, host_checks, monkeypatc
         mem, s_list, y_list = _memory_with_pairs(n, m, pairs, seed=3)
         b = _dense_bfgs(s_list, y_list)
     else:
-        mem, b = lbfgsb._Memory(n, m, torch.zeros(n, dtype=torch.float64)), torch.eye(n, dtype=torch.float64)
+        mem, b = _memory(n, m), torch.eye(n, dtype=torch.float64)
     for scale in (1e-3, 0.3, 30.0):  # a few breakpoints passed, more, all of them
         x = torch.rand(n, generator=g, dtype=torch.float64)
         x[:40], x[40:80] = 0.0, 1.0  # some variables at their bounds
