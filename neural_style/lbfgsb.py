@@ -30,7 +30,6 @@ the line search's slopes and limits ride along in it (``extra`` of ``Evaluate``)
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Literal, Protocol
 

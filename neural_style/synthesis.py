@@ -27,6 +27,7 @@ from .devices import Precision, autocast_dtype, prepare_for_speed
 from .images import resize, save_image
 from .masks import MaskedStatistic, check_masks, masked_style_targets
 from .memory import check_memory
+from .schedule import SMALLEST_SCALE, Schedule, coarse_to_fine, scaled_size, stages_for  # noqa: F401
 from .optimise import (BUDGET, OptimizerName, StepInfo, StopKind, SynthesisNotice, check_run,  # noqa: F401
                        optimise, warn_if_early)
 from .statistics import (Representation, StyleStatistic, blend, content_loss, get_statistic,
@@ -36,8 +37,6 @@ CONTENT_LAYERS = ("conv4_2",)
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 MIN_STYLE_SIDE = 16  # px after style_scale: conv5_1 is below four poolings
 Init = Literal["auto", "content", "noise", "style"]
-Schedule = Sequence[tuple[int, int]]
-SMALLEST_SCALE = 128  # long side of the coarsest scale of the default schedule
 
 
 @dataclass
@@ -225,49 +224,6 @@ def _resized(image: Tensor, size: tuple[int, int]) -> Tensor:
     return F.interpolate(image, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
 
 
-def coarse_to_fine(long_side: int, num_steps: int, *, smallest: int = SMALLEST_SCALE) -> list[tuple[int, int]]:
-    """The schedule of ``scales="auto"``: (long side, evaluations) per stage, ending at ``long_side``.
-
-    The long side is halved while it stays at least ``smallest`` pixels. The evaluations are
-    split so that each stage gets twice as many as the next finer one (a stage at half the size
-    costs a quarter as much): for 512 px and 300 evaluations, (128, 171), (256, 85), (512, 44).
-    Images smaller than ``2 * smallest`` run at a single scale.
-    """
-    sides = [long_side]
-    while sides[0] // 2 >= smallest:
-        sides.insert(0, sides[0] // 2)
-    shares = [2 ** (len(sides) - 1 - i) for i in range(len(sides))]
-    steps = [max(1, num_steps * share // sum(shares)) for share in shares]
-    steps[-1] = max(1, num_steps - sum(steps[:-1]))
-    return list(zip(sides, steps))
-
-
-def _scaled(size: Sequence[int], factor: float) -> tuple[int, int]:
-    return max(1, round(size[0] * factor)), max(1, round(size[1] * factor))
-
-
-def _stages(scales: str | Schedule, size: tuple[int, int], styles: list[Tensor], num_steps: int, *,
-            need: int) -> list[tuple[int, int]]:
-    """(long side, evaluations) per scale for ``scales``; ``need`` = the smallest side the layers take."""
-    long_side = max(size)
-    if scales == "single":
-        return [(long_side, num_steps)]
-    if scales == "auto":
-        # every image must stay large enough for the deepest layer at the coarsest scale
-        shortest = min(min(size), *(min(s.shape[-2:]) for s in styles))
-        smallest = max(SMALLEST_SCALE, math.ceil(need * long_side / shortest))
-        return coarse_to_fine(long_side, num_steps, smallest=smallest)
-    stages = [tuple(stage) for stage in scales]
-    if not stages or any(len(s) != 2 or not all(isinstance(v, int) and v >= 1 for v in s) for s in stages):
-        raise ValueError(f"scales must be 'auto', 'single' or a list of (long side, evaluations) pairs of "
-                         f"positive integers, got {scales!r}.")
-    sides = [side for side, _ in stages]
-    if sides != sorted(set(sides)) or sides[-1] != long_side:
-        raise ValueError(f"The long sides of the scales must increase and end at the image's long side "
-                         f"({long_side} px), got {sides}.")
-    return stages  # type: ignore[return-value]
-
-
 def synthesize(
     backbone: VGGFeatures,
     *,
@@ -392,7 +348,7 @@ def synthesize(
     _check_sizes(backbone, styles, content, size, used)
     check_memory(backbone, size, used, optimizer=optimizer, target_sizes=[tuple(s.shape[-2:]) for s in styles])
     long_side = max(size)
-    stages = _stages(scales, size, styles, num_steps, need=backbone.min_size(used)[0])
+    stages = stages_for(scales, size, styles, num_steps, need=backbone.min_size(used)[0])
     if init == "auto":
         init = "content" if content is not None else "noise"
     mask_stack = None if masks is None else check_masks(masks, num_styles=len(styles), size=size)
@@ -419,8 +375,8 @@ def synthesize(
     start = time.perf_counter()
     for side, steps in stages:
         factor = side / long_side
-        stage_size = _scaled(size, factor)
-        stage_styles = [_resized(s.cpu(), _scaled(s.shape[-2:], factor)) for s in styles]
+        stage_size = scaled_size(size, factor)
+        stage_styles = [_resized(s.cpu(), scaled_size(s.shape[-2:], factor)) for s in styles]
         stage_content = None if content is None else _resized(content.cpu(), stage_size)
         objective = Objective.from_images(
             backbone, styles=[s.to(device) for s in stage_styles],

@@ -1,0 +1,60 @@
+"""Coarse-to-fine schedules: how a run's evaluations are spread over image scales.
+
+A schedule is a list of (long side in px, evaluations) pairs, coarsest first, ending at the
+result's long side. ``synthesize`` runs each stage at its size and upsamples the result to start
+the next one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from torch import Tensor
+
+Schedule = Sequence[tuple[int, int]]
+SMALLEST_SCALE = 128  # long side of the coarsest scale of the default schedule
+
+
+def coarse_to_fine(long_side: int, num_steps: int, *, smallest: int = SMALLEST_SCALE) -> list[tuple[int, int]]:
+    """The schedule of ``scales="auto"``: (long side, evaluations) per stage, ending at ``long_side``.
+
+    The long side is halved while it stays at least ``smallest`` pixels. The evaluations are
+    split so that each stage gets twice as many as the next finer one (a stage at half the size
+    costs a quarter as much): for 512 px and 300 evaluations, (128, 171), (256, 85), (512, 44).
+    Images smaller than ``2 * smallest`` run at a single scale.
+    """
+    sides = [long_side]
+    while sides[0] // 2 >= smallest:
+        sides.insert(0, sides[0] // 2)
+    shares = [2 ** (len(sides) - 1 - i) for i in range(len(sides))]
+    steps = [max(1, num_steps * share // sum(shares)) for share in shares]
+    steps[-1] = max(1, num_steps - sum(steps[:-1]))
+    return list(zip(sides, steps))
+
+
+def scaled_size(size: Sequence[int], factor: float) -> tuple[int, int]:
+    """(height, width) ``size`` times ``factor``, rounded, at least 1 px each."""
+    return max(1, round(size[0] * factor)), max(1, round(size[1] * factor))
+
+
+def stages_for(scales: str | Schedule, size: tuple[int, int], styles: list[Tensor], num_steps: int, *,
+               need: int) -> list[tuple[int, int]]:
+    """(long side, evaluations) per scale for ``scales``; ``need`` = the smallest side the layers take."""
+    long_side = max(size)
+    if scales == "single":
+        return [(long_side, num_steps)]
+    if scales == "auto":
+        # every image must stay large enough for the deepest layer at the coarsest scale
+        shortest = min(min(size), *(min(s.shape[-2:]) for s in styles))
+        smallest = max(SMALLEST_SCALE, math.ceil(need * long_side / shortest))
+        return coarse_to_fine(long_side, num_steps, smallest=smallest)
+    stages = [tuple(stage) for stage in scales]
+    if not stages or any(len(s) != 2 or not all(isinstance(v, int) and v >= 1 for v in s) for s in stages):
+        raise ValueError(f"scales must be 'auto', 'single' or a list of (long side, evaluations) pairs of "
+                         f"positive integers, got {scales!r}.")
+    sides = [side for side, _ in stages]
+    if sides != sorted(set(sides)) or sides[-1] != long_side:
+        raise ValueError(f"The long sides of the scales must increase and end at the image's long side "
+                         f"({long_side} px), got {sides}.")
+    return stages  # type: ignore[return-value]
