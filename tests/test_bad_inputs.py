@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 from PIL import Image
 from skimage import data
 
-from neural_style.backbones import BackboneError, UnknownLayerError, WeightsError, load_backbone, load_vgg19
+from neural_style.backbones import (BackboneError, UnknownLayerError, WeightsError, load_backbone,
+                                    load_torchvision_vgg19)
 from neural_style.images import ImageLoadError, ImageNotice, load_image, save_image
 from neural_style.memory import InsufficientMemoryError
 from neural_style.synthesis import SynthesisNotice, synthesize
@@ -279,8 +280,11 @@ CASES = [
     # --- results and weights files
     Case("existing result", _existing_png, lambda path, net: save_image(torch.ones(1, 3, 4, 4), path),
          FileExistsError, "exists; pass overwrite=True", names_file=True),
-    Case("pickled object as weights", _pickled_object, lambda path, net: load_vgg19(path), WeightsError,
+    Case("pickled object as weights", _pickled_object, lambda path, net: load_torchvision_vgg19(path), WeightsError,
          "Could not read VGG19 weights", names_file=True),
+    Case("pickled object as the paper's weights", _pickled_object,
+         lambda path, net: load_backbone("vgg19", weights_path=path), WeightsError,
+         "Could not read the VGG19 weights", names_file=True),
 ]
 
 

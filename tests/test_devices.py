@@ -86,7 +86,8 @@ def vgg19_objectives():
 
 def test_bf16_autocast_loss_is_float32_and_close(vgg19_objectives):
     """Under autocast only the network runs in bf16: the loss terms come out in float32, close to the
-    float32 loss (measured on this noise image: totals 4e-5 apart, gradients' cosine 0.99998)."""
+    float32 loss (measured on this noise image with the Caffe VGG19: totals 0.74% apart, within
+    bf16's 8-bit mantissa through 9 convolutions to conv4_1, which owns 95% of the style loss)."""
     fp32, bf16 = vgg19_objectives
     x = _image(64, 5).requires_grad_(True)
     a = fp32(x)
@@ -94,6 +95,6 @@ def test_bf16_autocast_loss_is_float32_and_close(vgg19_objectives):
     b = bf16(x)
     gb, = torch.autograd.grad(b["total"], x)
     assert all(v.dtype == torch.float32 for v in b.values())
-    assert b["total"].item() == pytest.approx(a["total"].item(), rel=1e-3)
+    assert b["total"].item() == pytest.approx(a["total"].item(), rel=2e-2)
     cosine = torch.nn.functional.cosine_similarity(ga.flatten(), gb.flatten(), dim=0)
     assert cosine > 0.999
