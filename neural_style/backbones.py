@@ -408,8 +408,7 @@ def load_caffe_vgg19(weights_path: str | Path | None = None, *, pooling: Pooling
 
     The file is a ``torch.save``d dict read with ``weights_only=True``; for each ``block{b}_conv{i}``
     it holds ``_W_q`` (uint8 indices, OIHW), ``_W_table`` (256 float32 centroids) and ``_b`` (bias).
-    The quantisation to 256 levels per layer changes the style statistics far less than a
-    different seed of the noise start does (measured in the notebook's set-up section).
+    ``benchmarks/quantisation.py`` measures what the rounding to 256 levels changes.
     """
     own_file = weights_path is None
     path = caffe_vgg19_path() if own_file else Path(weights_path).expanduser()
