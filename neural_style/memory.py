@@ -10,10 +10,11 @@ where e is the element size (4 for float32), m runs over the modules up to the d
 layer and the overhead (allocator, oneDNN scratch, Gram matrices) is about 80 MiB. The
 optimiser's state for n = 3 H W pixels, with k = 20 correction pairs:
 
-* ``lbfgs`` (on the image's device, float32): the (2k, n) matrix W = [Y, theta S], about ten
-  n-vectors (x, g, the direction, the Cauchy point, the bounds' masks, the best image) and the
-  Cauchy point's breakpoint blocks, up to ``lbfgsb.CHUNK_ALL`` rows of 2k values, a few at a
-  time: 4 * (2 k + 10) * n + 4 * 4 * 2 k * min(n, CHUNK_ALL) bytes;
+* ``lbfgs`` (on the image's device): the (2k, n) pairs in the image's dtype (float32), about ten
+  float64 n-vectors (the iterate, the gradient, the direction, the Cauchy point, the bounds'
+  masks, the best image) and the Cauchy point's breakpoint blocks, up to ``lbfgsb.CHUNK_ALL``
+  rows of 2k values, a few at a time: 4 * 2 k * n + 8 * 10 * n + 4 * 4 * 2 k * min(n, CHUNK_ALL)
+  bytes;
 * ``scipy-lbfgsb``: scipy's float64 history and work arrays, 8 * (2 k + 6) * n;
 * ``adam``: two float32 moments and the gradient, 4 * 4 * n.
 
@@ -81,7 +82,7 @@ def optimizer_state_bytes(pixels: int, optimizer: str = "lbfgs") -> int:
     """Bytes the optimiser keeps for an image of ``pixels`` values (formulas in the module docstring)."""
     pairs = 2 * LBFGS_HISTORY
     if optimizer == "lbfgs":
-        return 4 * (pairs + 10) * pixels + 4 * 4 * pairs * min(pixels, BREAKPOINT_ROWS)
+        return 4 * pairs * pixels + 8 * 10 * pixels + 4 * 4 * pairs * min(pixels, BREAKPOINT_ROWS)
     if optimizer == "scipy-lbfgsb":
         return 8 * (pairs + 6) * pixels
     return 4 * 4 * pixels

@@ -54,7 +54,7 @@ def test_activation_count_matches_a_real_forward(net, size, layers):
         net, size, layers, optimizer="adam")
     assert scipy_state == (8 * (2 * memory.LBFGS_HISTORY + 6) - 16) * n
     lbfgs = estimate_bytes(net, size, layers) - estimate_bytes(net, size, layers, optimizer="adam")
-    assert lbfgs == (4 * (2 * memory.LBFGS_HISTORY + 10) + 4 * 4 * 2 * memory.LBFGS_HISTORY - 16) * n
+    assert lbfgs == (4 * 2 * memory.LBFGS_HISTORY + 8 * 10 + 4 * 4 * 2 * memory.LBFGS_HISTORY - 16) * n
 
 
 def test_optimiser_constants_agree_with_the_optimiser():
