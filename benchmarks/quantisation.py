@@ -34,7 +34,7 @@ from neural_style.synthesis import STYLE_LAYERS, style_distance, synthesize  # n
 IMAGES = ["van_gogh_auvers.jpg", "starry_night.jpg", "chelsea.png", "brick.png"]
 
 
-def redraw_within_cells(model: VGGFeatures, seed: int) -> VGGFeatures:
+def redraw_within_cells(seed: int) -> VGGFeatures:
     """A copy of the quantised VGG19 with every weight drawn uniformly within its centroid's cell."""
     state = torch.load(caffe_vgg19_path(), map_location="cpu", weights_only=True)
     generator = torch.Generator().manual_seed(seed)
@@ -63,7 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     quantised = load_backbone("vgg19")
-    draws = [redraw_within_cells(quantised, seed) for seed in range(args.draws)]
+    draws = [redraw_within_cells(seed) for seed in range(args.draws)]
     gram = get_statistic("gram")
     print(f"1. Relative change of G/M, ||G' - G||_F / ||G||_F, {args.size * 2} px images, "
           f"{args.draws} redraws (max over draws)")
