@@ -7,6 +7,7 @@ breakpoints one by one in float64, and the KKT conditions of a box-constrained q
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from pathlib import Path
@@ -178,6 +179,7 @@ def _sequential_cauchy(x, g, b, lo=0.0, hi=1.0):
 def test_cauchy_point_matches_the_breakpoint_walk(pairs, host_checks, monkeypatch):
     monkeypatch.setattr(lbfgsb, "FIRST_BLOCK", 40)  # small blocks, so that x^c lies in the first
     monkeypatch.setattr(lbfgsb, "CHUNK", 64)        # block, in a later one, or past all breakpoints
+    monkeypatch.setattr(lbfgsb, "CHUNK_ALL", 64)
     n, m = 400, 4
     g = torch.Generator().manual_seed(3)
     if pairs:
@@ -221,10 +223,12 @@ def test_iterates_follow_scipy_and_stay_in_the_box():
 
 
 @pytest.mark.parametrize("host_checks", [True, False])
-def test_converges_to_the_constrained_minimum_in_float32(host_checks):
+def test_converges_to_the_constrained_minimum_in_float32(host_checks, monkeypatch):
     """KKT at the result, to float32's resolution: the projected gradient is 4.5e-4 where the loss
     (26.3) stops resolving the decrease of a step (scipy's L-BFGS-B on the same float32 function
     stops at 6.5e-4), and the loss is the exact optimum's to 1e-7."""
+    monkeypatch.setattr(lbfgsb, "CHUNK", 64)  # several blocks in every chunked loop
+    monkeypatch.setattr(lbfgsb, "CHUNK_ALL", 64)
     quad = Quadratic(n=200, seed=1, dtype=torch.float32)
     evaluate, losses = _evaluator(quad, budget=500)
     end = lbfgsb.minimize_lbfgsb(evaluate, torch.full((200,), 0.5), host_checks=host_checks)
@@ -331,6 +335,20 @@ def test_synthesis_loss_falls_as_with_scipy(content):
     unoptimised = (style_distance(net, ours.image, style, statistic="mean_cov")
                    / style_distance(net, start, style, statistic="mean_cov"))
     assert unoptimised < (0.5 if content else 1e-4)
+
+
+def test_the_gpu_path_takes_the_cpu_path_steps(monkeypatch):
+    """Without host checks (the path taken on a GPU: every breakpoint block scanned, the masked
+    W^T Z Z^T W) a real synthesis takes the same steps as with them, up to rounding."""
+    from neural_style import optimise as run
+
+    net = load_backbone("random", seed=0)
+    kwargs = dict(style=load_image(IMAGES / "brick.png", 32), num_steps=25, precision="fp32", seed=0)
+    cpu = synthesize(net, **kwargs)
+    monkeypatch.setattr(lbfgsb, "CHUNK_ALL", 1000)  # several blocks at 32 px (3072 variables)
+    monkeypatch.setattr(run, "minimize_lbfgsb", functools.partial(lbfgsb.minimize_lbfgsb, host_checks=False))
+    gpu_like = synthesize(net, **kwargs)
+    np.testing.assert_allclose([h["total"] for h in gpu_like.history], [h["total"] for h in cpu.history], rtol=1e-4)
 
 
 # ------------------------------------------------------------------------------------------------
