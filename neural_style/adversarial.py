@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .backbones import VGGFeatures
+from .checks import check_image, check_integer, check_positive
 from .images import save_image
 from .statistics import content_loss, feature_covariance, feature_mean
 from .optimise import BUDGET, Record, StepInfo, Stop, StopRun, warn_if_early
@@ -234,10 +235,7 @@ class AdversarialResult:
 
 
 def _check_positive(name: str, value: float, integer: bool = False) -> None:
-    ok = isinstance(value, int) if integer else isinstance(value, (int, float)) and math.isfinite(value)
-    if not ok or isinstance(value, bool) or value <= 0:
-        kind = "a positive integer" if integer else "a finite number > 0"
-        raise ValueError(f"{name} must be {kind}, got {value!r}.")
+    check_integer(name, value) if integer else check_positive(name, value)
 
 
 def _validate(*, discriminator: str, style: Tensor, style_layers: Sequence[str],
@@ -252,8 +250,7 @@ def _validate(*, discriminator: str, style: Tensor, style_layers: Sequence[str],
     """
     if discriminator not in DISCRIMINATORS:
         raise ValueError(f"Unknown discriminator {discriminator!r}; choose one of {', '.join(DISCRIMINATORS)}.")
-    if not isinstance(style, Tensor):
-        raise ValueError("style must be one image tensor of shape (1, 3, H, W).")
+    check_image(style, "The style image")
     style_layers = list(style_layers)
     layer_w = style_layer_weights(style_layers, layer_weights)
     content_weight = check_weight("content_weight", content_weight)

@@ -11,6 +11,7 @@ bound by kernel launches and small operations rather than by tensor-core arithme
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -19,6 +20,40 @@ from torch import nn
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class InsufficientMemoryError(MemoryError, ValueError):
+    """A run would need more memory than the device has; the message suggests a size that fits."""
+
+
+def available_bytes(device: torch.device | str) -> int | None:
+    """Free memory of ``device`` in bytes, or None when it cannot be told.
+
+    CUDA: ``torch.cuda.mem_get_info``. CPU: ``MemAvailable`` of /proc/meminfo (Linux), else
+    psutil if installed, else free physical pages from ``os.sysconf``.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    if device.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo") as file:
+            for line in file:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import psutil  # optional
+        return int(psutil.virtual_memory().available)
+    except (ImportError, OSError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:

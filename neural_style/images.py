@@ -5,18 +5,26 @@ Every tensor here is a batch of one, shape (1, 3, H, W), float32, values in [0, 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import select
+import stat
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 from torch import Tensor
 from torch.nn import functional as F
+
+from .checks import check_image, check_integer
+from .devices import InsufficientMemoryError, available_bytes
+from .outputs import check_name_lengths, temporary_prefix
 
 
 class ImageLoadError(ValueError):
@@ -31,6 +39,10 @@ class ImageNotice(UserWarning):
 # time and memory of a synthesis grow with the pixel count (0.35 s per evaluation at 256 px, 1.9 s
 # at 512 px on a 2-core CPU).
 LARGE_SIDE = 1024
+# A pipe (``<(...)``, /dev/stdin, a named FIFO) is read without blocking: with nothing writing to it
+# the read is refused at once; a writer that stays silent this long, or sends more, is refused too.
+PIPE_TIMEOUT = 60.0
+PIPE_LIMIT = 1 << 30
 
 
 def load_image(path: str | Path, size: int | None = None) -> Tensor:
@@ -39,7 +51,8 @@ def load_image(path: str | Path, size: int | None = None) -> Tensor:
     EXIF orientation is applied; greyscale, palette, CMYK and 16-bit images become RGB;
     transparency is composited onto white; an animated image keeps its first frame. Each change
     that loses something (alpha, frames) is reported as an ``ImageNotice``, and so is an image
-    larger than ``LARGE_SIDE`` px loaded without a ``size``.
+    larger than ``LARGE_SIDE`` px loaded without a ``size``. A pipe (``<(...)``, /dev/stdin, a
+    named FIFO) is read without blocking: one that nothing writes to is refused at once.
 
     Args:
         path: the image file.
@@ -49,23 +62,53 @@ def load_image(path: str | Path, size: int | None = None) -> Tensor:
         Tensor of shape (1, 3, H, W) in [0, 1].
 
     Raises:
-        ImageLoadError: the path is missing, a directory, not an image, damaged or truncated, or
-            larger than Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``).
+        ImageLoadError: the path is missing, a directory, not an image, damaged or truncated,
+            larger than Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``), or not a
+            file that can be read without waiting forever (a terminal, a socket, a silent pipe).
+        InsufficientMemoryError: the resized image would not fit in memory (checked before resizing).
     """
+    if size is not None:
+        try:
+            size = check_integer("size", size)
+        except ValueError:
+            raise ValueError(f"size must be a positive number of pixels (the longer side) or None, got {size!r}.") from None
     path = Path(path).expanduser()
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-        raise ValueError(f"size must be a positive number of pixels (the longer side) or None, got {size!r}.")
-    if not path.exists():
-        raise ImageLoadError(f"{path}: no such file. Check the path (relative paths start at {Path.cwd()}).")
-    if path.is_dir():
-        raise ImageLoadError(f"{path} is a directory; give the path of an image file inside it.")
+    tensor = read_image(path, stacklevel=3)
+    if size is None and max(tensor.shape[-2:]) > LARGE_SIDE:
+        warnings.warn(f"{path} is {tensor.shape[-2]}x{tensor.shape[-1]} px and is kept at full size; "
+                      "synthesis time and memory grow with the pixel count: pass size=512 (or smaller) "
+                      "to downscale it.", ImageNotice, stacklevel=2)
+    return resize(tensor, size) if size is not None else tensor
+
+
+def read_image(path: str | Path, *, stacklevel: int = 2) -> Tensor:
+    """``load_image`` at the file's own size, without the notice about large images."""
+    path = Path(path).expanduser()
+    with _decoding(path), Image.open(_source(path)) as image:
+        if getattr(image, "n_frames", 1) > 1:
+            warnings.warn(f"{path} has {image.n_frames} frames; using the first.", ImageNotice,
+                          stacklevel=stacklevel)
+        image.seek(0)
+        image = ImageOps.exif_transpose(image)
+        array = _to_rgb_array(image, path, stacklevel + 1)
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(H, W) of an image file as ``load_image`` would return it (EXIF orientation applied),
+    read from its header without decoding the pixels. Raises ``ImageLoadError`` as ``load_image``."""
+    path = Path(path).expanduser()
+    with _decoding(path), Image.open(_source(path)) as image:
+        w, h = image.size
+        turned = image.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF orientations that swap the sides
+    return (w, h) if turned else (h, w)
+
+
+@contextlib.contextmanager
+def _decoding(path: Path) -> Iterator[None]:
+    """Turn what Pillow and the file system raise while reading ``path`` into ``ImageLoadError``."""
     try:
-        with Image.open(path) as image:
-            if getattr(image, "n_frames", 1) > 1:
-                warnings.warn(f"{path} has {image.n_frames} frames; using the first.", ImageNotice, stacklevel=2)
-            image.seek(0)
-            image = ImageOps.exif_transpose(image)
-            array = _to_rgb_array(image, path)
+        yield
     except UnidentifiedImageError as error:
         raise ImageLoadError(
             f"{path} is not an image Pillow can read (another format, or damaged); convert it to PNG or JPEG."
@@ -74,20 +117,84 @@ def load_image(path: str | Path, size: int | None = None) -> Tensor:
         raise ImageLoadError(
             f"{path} is too large to decode safely ({error}). Downscale it first, e.g. with an image editor."
         ) from error
-    except (OSError, SyntaxError, EOFError) as error:  # truncated or otherwise damaged files
+    except PermissionError as error:
+        raise ImageLoadError(f"{path} cannot be read: permission denied. Check the file's permissions.") from error
+    except (OSError, SyntaxError, EOFError, ValueError) as error:  # truncated, damaged, hostile chunks
+        if isinstance(error, ImageLoadError):
+            raise
         raise ImageLoadError(
             f"{path} could not be decoded ({error}); the file may be truncated or damaged: "
             "open it in an image viewer, or download or export it again."
         ) from error
-    tensor = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
-    if size is None and max(tensor.shape[-2:]) > LARGE_SIDE:
-        warnings.warn(f"{path} is {tensor.shape[-2]}x{tensor.shape[-1]} px and is kept at full size; "
-                      "synthesis time and memory grow with the pixel count: pass size=512 (or smaller) "
-                      "to downscale it.", ImageNotice, stacklevel=2)
-    return resize(tensor, size) if size is not None else tensor
 
 
-def _to_rgb_array(image: Image.Image, path: Path) -> np.ndarray:
+def _source(path: Path) -> Path | io.BytesIO:
+    """What Pillow should open for ``path``: the path of a regular file (or of a device such as
+    /dev/null), or the bytes of a pipe, read without blocking (``_read_pipe``). Missing paths,
+    folders, sockets and terminals are refused with ``ImageLoadError``."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ImageLoadError(f"{path}: no such file. Check the path (relative paths start at {Path.cwd()}).") from None
+    except OSError as error:  # a name too long, a loop of links, a folder that cannot be entered
+        raise ImageLoadError(f"{path} cannot be read: {error.strerror or error}. Check the path.") from None
+    if stat.S_ISDIR(mode):
+        raise ImageLoadError(f"{path} is a directory; give the path of an image file inside it.")
+    if stat.S_ISFIFO(mode):
+        return io.BytesIO(_read_pipe(path))
+    if stat.S_ISSOCK(mode) or stat.S_ISBLK(mode) or (stat.S_ISCHR(mode) and _is_terminal(path)):
+        kind = "a socket" if stat.S_ISSOCK(mode) else "a block device" if stat.S_ISBLK(mode) else "a terminal"
+        raise ImageLoadError(f"{path} is {kind}, not an image file; give an image file, or pipe one in "
+                             "(e.g. cat photo.jpg | neural-style /dev/stdin ...).")
+    return path
+
+
+def _is_terminal(path: Path) -> bool:
+    """True when the character device ``path`` is a terminal (reading it would wait for typing)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except OSError:
+        return False
+    try:
+        return os.isatty(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_pipe(path: Path) -> bytes:
+    """Every byte a pipe delivers, without ever blocking on a pipe that nothing writes to.
+
+    The pipe is opened non-blocking: a read that finds no writer returns at once (refused), one
+    that finds a writer with nothing written yet waits up to ``PIPE_TIMEOUT`` seconds for data.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        while True:
+            try:
+                chunk = os.read(fd, 1 << 20)
+            except BlockingIOError:  # a writer is there but has sent nothing yet
+                if not select.select([fd], [], [], PIPE_TIMEOUT)[0]:
+                    raise ImageLoadError(f"{path} is a pipe that sent nothing for {PIPE_TIMEOUT:.0f} s; check the "
+                                         "command that writes to it, or give an image file.") from None
+                continue
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > PIPE_LIMIT:
+                raise ImageLoadError(f"{path} sent more than {PIPE_LIMIT >> 20} MiB; that is no image file this "
+                                     "program reads. Give an image file.")
+    finally:
+        os.close(fd)
+    if not total:
+        raise ImageLoadError(f"{path} is a pipe with nothing (left) to read: nothing writes to it. Write the image "
+                             "into it as the program starts (e.g. <(cat photo.jpg)), or give an image file.")
+    return b"".join(chunks)
+
+
+def _to_rgb_array(image: Image.Image, path: Path, stacklevel: int) -> np.ndarray:
     """PIL image of any mode -> float32 array (H, W, 3) in [0, 1]."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit greyscale: keep the precision
         array = np.asarray(image, dtype=np.float32)
@@ -98,7 +205,7 @@ def _to_rgb_array(image: Image.Image, path: Path) -> np.ndarray:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA"):
         warnings.warn(f"{path} has an alpha channel; transparent parts are composited onto white.",
-                      ImageNotice, stacklevel=3)
+                      ImageNotice, stacklevel=stacklevel)
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
@@ -111,15 +218,33 @@ def resize(image: Tensor, size: int | tuple[int, int]) -> Tensor:
     Downscaling uses antialiased bicubic interpolation; the result is clamped to [0, 1].
     """
     h, w = image.shape[-2:]
-    if isinstance(size, int):
-        if size < 1:
-            raise ValueError(f"size must be a positive number of pixels, got {size}.")
-        scale = size / max(h, w)
-        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    if not isinstance(size, (tuple, list)):
+        size = fitted_size((h, w), check_integer("size", size))
     if tuple(size) == (h, w):
         return image
+    _check_fits(image, tuple(size))
     out = F.interpolate(image, size=size, mode="bicubic", align_corners=False, antialias=True)
     return out.clamp(0, 1)
+
+
+def fitted_size(shape: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """(H', W') of an (H, W) image resized so its longer side is ``long_side`` (aspect ratio kept)."""
+    if isinstance(long_side, bool) or long_side < 1:
+        raise ValueError(f"size must be a positive number of pixels, got {long_side}.")
+    h, w = shape
+    scale = long_side / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def _check_fits(image: Tensor, size: tuple[int, int]) -> None:
+    """Refuse a resize whose result (and the interpolation's copies, about three) would not fit in
+    the free memory of ``image``'s device, before any of it is allocated."""
+    need = 3 * image.shape[0] * image.shape[1] * size[0] * size[1] * image.element_size()
+    free = available_bytes(image.device)
+    if free is not None and need > free:
+        raise InsufficientMemoryError(
+            f"Resizing to {size[0]}x{size[1]} px needs about {need / 2**30:.1f} GiB, but only {free / 2**30:.1f} "
+            "GiB is free; ask for a smaller size.")
 
 
 def to_pil(image: Tensor) -> Image.Image:
@@ -134,11 +259,17 @@ def save_image(image: Tensor, path: str | Path, metadata: Mapping[str, Any] | No
 
     Each value is stored as JSON text under its key, so ``read_metadata`` returns the same values.
     A crash mid-write leaves no partial PNG. An existing ``path`` raises FileExistsError unless
-    ``overwrite`` is True.
+    ``overwrite`` is True; a name longer than the file system allows raises ``OutputError``
+    before anything is written. ``image`` is (1, 3, H, W) or (3, H, W), floating point and finite;
+    values outside [0, 1] are clamped.
     """
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"{path}: results are saved as PNG so they can carry their parameters; use .png.")
+    if isinstance(image, Tensor) and image.dim() == 3:
+        image = image.unsqueeze(0)
+    image = check_image(image, "The image to save", clamp=True)
+    check_name_lengths(path)
     exists = f"{path} exists; pass overwrite=True to replace it, or choose another name."
     if path.exists() and not overwrite:
         raise FileExistsError(exists)
@@ -146,7 +277,7 @@ def save_image(image: Tensor, path: str | Path, metadata: Mapping[str, Any] | No
     info = PngImagePlugin.PngInfo()
     for key, value in (metadata or {}).items():
         info.add_itxt(key, json.dumps(value, default=str))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".png", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=".png", dir=path.parent)
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -178,13 +309,18 @@ def _link_new(tmp: str, path: Path, exists: str) -> None:
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
-    """The parameters stored in a PNG by ``save_image`` (values decoded from JSON)."""
-    with Image.open(path) as image:
+    """The parameters stored in a PNG by ``save_image`` (values decoded from JSON).
+
+    A text chunk that is not JSON, or JSON that cannot be decoded safely (nested too deeply,
+    numbers too long), is returned as its text. A file that cannot be read raises ``ImageLoadError``.
+    """
+    path = Path(path).expanduser()
+    with _decoding(path), Image.open(_source(path)) as image:
         text = dict(getattr(image, "text", {}))
     out: dict[str, Any] = {}
     for key, value in text.items():
         try:
             out[key] = json.loads(value)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
             out[key] = value
     return out

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from .backbones import VGGFeatures
+from .checks import check_image, check_integer, check_positive, check_seed
 from .optimise import StepInfo, optimise, warn_if_early
 from .statistics import get_statistic
 from .synthesis import Objective, SynthesisResult, check_weight, initial_image
@@ -47,17 +48,15 @@ def invert(backbone: VGGFeatures, image: Tensor, layer: str, *, init: InversionI
         The best image; ``history`` has ``content`` = ||Phi - Phi_0||^2 / 2 (unnormalised),
         ``tv`` and ``total``; ``params`` records the run.
     """
-    if image.dim() != 4 or image.shape[:2] != (1, 3):
-        raise ValueError(f"Expected one RGB image of shape (1, 3, H, W), got {tuple(image.shape)}.")
-    if not torch.isfinite(image).all():
-        raise ValueError("The image contains NaN or infinite values; load it with load_image.")
+    image = check_image(image, "The image")
     if init not in ("noise", "style"):
         raise ValueError(f"Unknown init {init!r}; choose 'noise' or 'style'.")
     if init == "style" and style is None:
         raise ValueError("init='style' needs a style image to start from; pass style=...")
-    if not (isinstance(num_steps, int) and num_steps >= 1):
-        raise ValueError(f"num_steps must be a positive integer, got {num_steps!r}.")
-    tv_weight = check_weight("tv_weight", tv_weight)
+    if style is not None:
+        style = check_image(style, "The style image")
+    num_steps, seed = check_integer("num_steps", num_steps), check_seed(seed)
+    tv_weight, tv_exponent = check_weight("tv_weight", tv_weight), check_positive("tv_exponent", tv_exponent)
     backbone.check_layers([layer])
     device = next(backbone.parameters()).device
     with torch.no_grad():

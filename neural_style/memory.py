@@ -26,21 +26,17 @@ through a VGG16 up to conv5_1, float32, CPU, one thread): 217 MiB at 256 px and 
 
 from __future__ import annotations
 
-import os
 from typing import Iterable, Sequence
 
 import torch
 from torch import nn
 
-from .backbones import VGGFeatures
+from .backbones import BackboneInfo, VGGFeatures
+from .devices import InsufficientMemoryError, available_bytes  # noqa: F401  (both belong to this module's API)
 
 OVERHEAD_BYTES = 80 * 2**20
 LBFGS_HISTORY = 20  # correction pairs kept by both L-BFGS-B implementations (optimise.HISTORY_SIZE)
 BREAKPOINT_ROWS = 1 << 21  # largest block of the Cauchy point search (lbfgsb.CHUNK_ALL)
-
-
-class InsufficientMemoryError(MemoryError, ValueError):
-    """A run would need more memory than the device has; the message suggests a size that fits."""
 
 
 def _activation_elements(backbone: VGGFeatures, size: tuple[int, int], layers: Iterable[str]) -> list[int]:
@@ -88,36 +84,6 @@ def optimizer_state_bytes(pixels: int, optimizer: str = "lbfgs") -> int:
     return 4 * 4 * pixels
 
 
-def available_bytes(device: torch.device | str) -> int | None:
-    """Free memory of ``device`` in bytes, or None when it cannot be told.
-
-    CUDA: ``torch.cuda.mem_get_info``. CPU: ``MemAvailable`` of /proc/meminfo (Linux), else
-    psutil if installed, else free physical pages from ``os.sysconf``.
-    """
-    device = torch.device(device)
-    if device.type == "cuda":
-        free, _total = torch.cuda.mem_get_info(device)
-        return int(free)
-    if device.type != "cpu":
-        return None
-    try:
-        with open("/proc/meminfo") as file:
-            for line in file:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        import psutil  # optional
-        return int(psutil.virtual_memory().available)
-    except (ImportError, OSError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def largest_fitting_size(backbone: VGGFeatures, size: tuple[int, int], layers: Sequence[str], budget: int,
                          **kwargs) -> tuple[int, int] | None:
     """The largest (H, W) with the aspect ratio of ``size`` whose estimate fits in ``budget`` bytes."""
@@ -139,8 +105,16 @@ def largest_fitting_size(backbone: VGGFeatures, size: tuple[int, int], layers: S
     return scaled(lo)
 
 
+def skeleton(arch: str = "vgg19") -> VGGFeatures:
+    """The modules of ``arch`` without weights (on the meta device): its layer names and shapes
+    are there for ``estimate_bytes`` and ``check_memory``, built before any weights are loaded."""
+    with torch.device("meta"):
+        return VGGFeatures(arch, nn.Identity(), BackboneInfo("skeleton", arch, "none", "avg"))
+
+
 def check_memory(backbone: VGGFeatures, size: tuple[int, int], layers: Sequence[str], *,
-                 target_sizes: Sequence[tuple[int, int]] = (), available: int | None = None, **kwargs) -> int:
+                 target_sizes: Sequence[tuple[int, int]] = (), available: int | None = None,
+                 device: torch.device | None = None, **kwargs) -> int:
     """Raise ``InsufficientMemoryError`` when a run at ``size`` would not fit on the backbone's device.
 
     Args:
@@ -149,6 +123,7 @@ def check_memory(backbone: VGGFeatures, size: tuple[int, int], layers: Sequence[
         layers: every layer the loss reads.
         target_sizes: (H, W) of the style and content images (one forward each, without gradients).
         available: free bytes (default: ``available_bytes`` of the device); when unknown, no check.
+        device: the device the run will use (default: the backbone's; give it with a ``skeleton``).
         **kwargs: ``element_size`` and ``optimizer`` of ``estimate_bytes``.
 
     Returns:
@@ -158,7 +133,7 @@ def check_memory(backbone: VGGFeatures, size: tuple[int, int], layers: Sequence[
     need = estimate_bytes(backbone, size, layers, **kwargs)
     targets = {tuple(s): estimate_bytes(backbone, tuple(s), layers, requires_grad=False,
                                         element_size=kwargs.get("element_size", 4)) for s in target_sizes}
-    device = next(backbone.parameters()).device
+    device = next(backbone.parameters()).device if device is None else torch.device(device)
     available = available_bytes(device) if available is None else available
     if available is None:
         return max([need, *targets.values()])

@@ -30,12 +30,14 @@ import scipy.optimize
 import torch
 from torch import Tensor
 
+from .checks import check_integer, check_positive
 from .lbfgsb import minimize_lbfgsb
 
 OptimizerName = Literal["lbfgs", "scipy-lbfgsb", "adam"]
 OPTIMIZERS: tuple[str, ...] = ("lbfgs", "scipy-lbfgsb", "adam")
 StopKind = Literal["budget", "converged", "line_search", "not_finite", "callback", "interrupted"]
 HISTORY_SIZE = 20  # L-BFGS pairs kept (scipy's maxcor)
+ADAM_LR = 0.02  # Adam's step size when none is given
 Objective = Callable[[Tensor], dict[str, Tensor]]
 
 
@@ -168,12 +170,16 @@ class Record:
         return evaluate
 
 
-def check_run(optimizer: str, num_steps: int) -> None:
-    """ValueError unless ``optimizer`` is one of OPTIMIZERS and ``num_steps`` a positive integer."""
+def check_run(optimizer: str, num_steps: int, lr: float | None = None) -> tuple[int, float | None]:
+    """``num_steps`` as an int and the step size the run uses (``ADAM_LR`` for Adam without one,
+    None for L-BFGS), or ValueError: an unknown ``optimizer``, ``num_steps`` not a positive
+    integer (numpy integers are accepted), ``lr`` not a finite number > 0."""
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"Unknown optimizer {optimizer!r}; choose one of {', '.join(map(repr, OPTIMIZERS))}.")
-    if isinstance(num_steps, bool) or not (isinstance(num_steps, int) and num_steps >= 1):
-        raise ValueError(f"num_steps must be a positive integer, got {num_steps!r}.")
+    num_steps = check_integer("num_steps", num_steps)
+    if lr is not None:
+        lr = check_positive("lr", lr)
+    return num_steps, (ADAM_LR if lr is None else lr) if optimizer == "adam" else lr
 
 
 def optimise(objective: Objective, image: Tensor, *, optimizer: str, num_steps: int, lr: float | None = None,
@@ -188,13 +194,13 @@ def optimise(objective: Objective, image: Tensor, *, optimizer: str, num_steps: 
         image: the start, on the device of the run (clamped to [0, 1]).
         optimizer: ``lbfgs``, ``scipy-lbfgsb`` or ``adam``.
         num_steps: the budget of evaluations.
-        lr: Adam's step size (default 0.02); unused by L-BFGS.
+        lr: Adam's step size (default ``ADAM_LR``); unused by L-BFGS.
         callback, total_steps, fields: see ``Record``.
 
     Returns:
         The best image, its index in ``history`` and the ``Stop``.
     """
-    check_run(optimizer, num_steps)
+    num_steps, lr = check_run(optimizer, num_steps, lr)
     record = Record(history, budget=num_steps, total_steps=total_steps or num_steps, callback=callback,
                     fields=fields)
     evaluate = record.evaluator(objective, image.dtype)
@@ -207,7 +213,7 @@ def optimise(objective: Objective, image: Tensor, *, optimizer: str, num_steps: 
         elif optimizer == "scipy-lbfgsb":
             stop = _scipy_lbfgsb(evaluate, image, num_steps, record)
         else:
-            stop = _adam(evaluate, image, lr or 0.02)
+            stop = _adam(evaluate, image, ADAM_LR if lr is None else lr)
     except StopRun as ended:
         stop = ended.stop
     except KeyboardInterrupt:

@@ -12,8 +12,32 @@ from typing import Sequence
 
 from torch import Tensor
 
+from .images import fitted_size
+
 Schedule = Sequence[tuple[int, int]]
 SMALLEST_SCALE = 128  # long side of the coarsest scale of the default schedule
+MIN_STYLE_SIDE = 16  # px after style_scale: conv5_1 is below four poolings
+
+
+def run_sizes(style_sizes: Sequence[tuple[int, int]], *, content_size: tuple[int, int] | None = None,
+              size: tuple[int, int] | None = None, style_scale: float | None = None
+              ) -> tuple[tuple[int, int], list[tuple[int, int]]]:
+    """(H, W) of a run's result and of each style image, computed before anything is resized.
+
+    The result has the content's size, else ``size``, else the first style's. With ``style_scale``
+    s each style is resized so its longer side is s times the result's (ValueError when a style's
+    shorter side would fall below ``MIN_STYLE_SIDE``).
+    """
+    out = tuple(content_size or size or style_sizes[0])
+    if style_scale is None:
+        return out, [tuple(s) for s in style_sizes]
+    long_side = max(1, round(float(style_scale) * max(out)))
+    scaled = [fitted_size(tuple(s), long_side) for s in style_sizes]
+    for i, (h, w) in enumerate(scaled):
+        if min(h, w) < MIN_STYLE_SIDE:
+            raise ValueError(f"style_scale={style_scale} makes style image {i} {h}x{w} px; its shorter side must be "
+                             f"at least {MIN_STYLE_SIDE} px. Use a larger style_scale.")
+    return out, scaled
 
 
 def coarse_to_fine(long_side: int, num_steps: int, *, smallest: int = SMALLEST_SCALE) -> list[tuple[int, int]]:

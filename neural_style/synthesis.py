@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import numbers
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Sequence
 
@@ -23,11 +24,13 @@ from torch.nn import functional as F
 
 from . import colour
 from .backbones import VGGFeatures
+from .checks import check_image, check_positive, check_seed, check_weight
 from .devices import Precision, autocast_dtype, prepare_for_speed
 from .images import resize, save_image
 from .masks import MaskedStatistic, check_masks, masked_style_targets
 from .memory import check_memory
-from .schedule import SMALLEST_SCALE, Schedule, coarse_to_fine, scaled_size, stages_for  # noqa: F401
+from .schedule import (MIN_STYLE_SIDE, SMALLEST_SCALE, Schedule, coarse_to_fine, run_sizes,  # noqa: F401
+                       scaled_size, stages_for)
 from .optimise import (BUDGET, OptimizerName, StepInfo, StopKind, SynthesisNotice, check_run,  # noqa: F401
                        optimise, warn_if_early)
 from .statistics import (Representation, StyleStatistic, blend, content_loss, get_statistic,
@@ -35,7 +38,6 @@ from .statistics import (Representation, StyleStatistic, blend, content_loss, ge
 
 CONTENT_LAYERS = ("conv4_2",)
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
-MIN_STYLE_SIDE = 16  # px after style_scale: conv5_1 is below four poolings
 Init = Literal["auto", "content", "noise", "style"]
 
 
@@ -163,13 +165,6 @@ def _features(backbone: VGGFeatures, image: Tensor, layers: Sequence[str]) -> di
     return backbone(image.contiguous(memory_format=torch.channels_last), layers)
 
 
-def check_weight(name: str, value: float) -> float:
-    """``value`` as a float if it is a finite number >= 0 (not a bool), else ValueError naming ``name``."""
-    if isinstance(value, bool) or not (isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
-    return float(value)
-
-
 def style_layer_weights(style_layers: Sequence[str], layer_weights: Sequence[float] | None) -> list[float]:
     """Checked w_l, one per style layer; default 1 / number of style layers (the paper)."""
     if not style_layers:
@@ -180,16 +175,19 @@ def style_layer_weights(style_layers: Sequence[str], layer_weights: Sequence[flo
     return [check_weight(f"layer weight {i} ({layer})", w) for i, (layer, w) in enumerate(zip(style_layers, weights))]
 
 
-def _check_sizes(backbone: VGGFeatures, styles: list[Tensor], content: Tensor | None, size: Sequence[int],
-                 layers: Sequence[str]) -> None:
-    """Every image, and the output ``size`` (H, W), must be large enough for the deepest layer."""
+def _check_size_pair(size: Any) -> None:
+    """ValueError unless ``size`` is (height, width), two positive integers."""
     if not (isinstance(size, (tuple, list)) and len(size) == 2
-            and all(isinstance(s, numbers.Integral) and s >= 1 for s in size)):
+            and all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in size)):
         raise ValueError(f"size must be (height, width) in pixels, two positive integers; got {size!r}.")
+
+
+def _check_sizes(backbone: VGGFeatures, style_sizes: list[tuple[int, int]], with_content: bool,
+                 size: tuple[int, int], layers: Sequence[str]) -> None:
+    """Every image, and the output ``size`` (H, W), must be large enough for the deepest layer."""
     need, layer = backbone.min_size(layers)
-    named = [(f"Style image {i}", tuple(s.shape[-2:])) for i, s in enumerate(styles)]
-    named.append(("The content image", tuple(content.shape[-2:])) if content is not None
-                 else ("The output size", tuple(size)))
+    named = [(f"Style image {i}", s) for i, s in enumerate(style_sizes)]
+    named.append(("The content image" if with_content else "The output size", size))
     for name, (h, w) in named:
         if min(h, w) < need:
             raise ValueError(
@@ -317,36 +315,30 @@ def synthesize(
         InsufficientMemoryError: the estimated memory of the run (``memory.estimate_bytes``)
             exceeds what the device has; the message gives the largest size that fits.
     """
-    styles = [style] if isinstance(style, Tensor) else list(style)
-    if not styles:
-        raise ValueError("Give at least one style image.")
-    for i, image in enumerate(styles + ([] if content is None else [content])):
-        if not torch.isfinite(image).all():
-            which = f"Style image {i}" if i < len(styles) else "The content image"
-            raise ValueError(f"{which} contains NaN or infinite values; load it with load_image.")
-    if not isinstance(init, Tensor) and init not in ("auto", "content", "noise", "style"):
+    styles, content = _checked_images(style, content)
+    if isinstance(init, Tensor):
+        init = check_image(init, "The initial image")
+    elif init not in ("auto", "content", "noise", "style"):
         raise ValueError(f"Unknown init {init!r}; choose 'content', 'noise' or 'style'.")
     if masks is not None and blend_weights is not None:
         raise ValueError("blend_weights mix styles everywhere, masks put each style in its own region; "
                          "give one or the other (with masks, scale a region's mask to weaken its style).")
     weights = list(blend_weights) if blend_weights is not None else [1.0] * len(styles)
     layer_w = style_layer_weights(style_layers, layer_weights)
-    content_weight = check_weight("content_weight", content_weight)
-    style_weight = check_weight("style_weight", style_weight)
-    tv_weight = check_weight("tv_weight", tv_weight)
-    check_run(optimizer, num_steps)
+    content_weight, style_weight, tv_weight = (check_weight(name, value) for name, value in (
+        ("content_weight", content_weight), ("style_weight", style_weight), ("tv_weight", tv_weight)))
+    tv_exponent, seed = check_positive("tv_exponent", tv_exponent), check_seed(seed)
+    num_steps, lr = _checked_run(optimizer, num_steps, lr)
     stat = get_statistic(statistic)
     device = next(backbone.parameters()).device
     dtype = autocast_dtype(device, precision)
-    if content is not None:
-        size = tuple(content.shape[-2:])
-    elif size is None:
-        size = tuple(styles[0].shape[-2:])
-    styles = _scale_styles(styles, style_scale, size)
-    content, styles, restore_colour = colour.preserve_colour(preserve_colour, content, styles)
     used = [*style_layers, *(content_layers if content is not None else ())]
-    _check_sizes(backbone, styles, content, size, used)
-    check_memory(backbone, size, used, optimizer=optimizer, target_sizes=[tuple(s.shape[-2:]) for s in styles])
+    size, style_sizes = _checked_sizes(backbone, styles, content, size, style_scale, used)
+    check_memory(backbone, size, used, optimizer=optimizer,
+                 target_sizes=[*style_sizes, *([] if content is None else [size])])
+    if style_scale is not None:  # resized only now that the memory check has passed
+        styles = [resize(s, target) for s, target in zip(styles, style_sizes)]
+    content, styles, restore_colour = colour.preserve_colour(preserve_colour, content, styles)
     long_side = max(size)
     stages = stages_for(scales, size, styles, num_steps, need=backbone.min_size(used)[0])
     if init == "auto":
@@ -399,20 +391,36 @@ def synthesize(
                            params, stop.kind)
 
 
-def _scale_styles(styles: list[Tensor], style_scale: float | None, size: Sequence[int]) -> list[Tensor]:
-    """Resize each style so its longer side is ``style_scale`` times the output's (None: unchanged)."""
-    if style_scale is None:
-        return styles
-    if isinstance(style_scale, bool) or not (isinstance(style_scale, numbers.Real) and math.isfinite(style_scale)
-                                             and style_scale > 0):
-        raise ValueError(f"style_scale must be a finite number > 0 (or None), got {style_scale!r}.")
-    long_side = max(1, round(float(style_scale) * max(size)))
-    scaled = [resize(s, long_side) for s in styles]
-    for i, s in enumerate(scaled):
-        if min(s.shape[-2:]) < MIN_STYLE_SIDE:
-            raise ValueError(f"style_scale={style_scale} makes style image {i} {s.shape[-2]}x{s.shape[-1]} px; "
-                             f"its shorter side must be at least {MIN_STYLE_SIDE} px. Use a larger style_scale.")
-    return scaled
+def _checked_images(style: Tensor | Sequence[Tensor], content: Tensor | None) -> tuple[list[Tensor], Tensor | None]:
+    """The style images as a list and the content image, each checked (``checks.check_image``)."""
+    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    if not styles:
+        raise ValueError("Give at least one style image.")
+    styles = [check_image(s, f"Style image {i}") for i, s in enumerate(styles)]
+    return styles, None if content is None else check_image(content, "The content image")
+
+
+def _checked_run(optimizer: str, num_steps: int, lr: float | None) -> tuple[int, float | None]:
+    """``check_run``, and a notice when ``lr`` is given to an optimiser that does not use it."""
+    if lr is not None and optimizer != "adam":
+        warnings.warn(f"lr={lr!r} is only used by optimizer='adam'; {optimizer} ignores it.", SynthesisNotice,
+                      stacklevel=3)
+    return check_run(optimizer, num_steps, lr)
+
+
+def _checked_sizes(backbone: VGGFeatures, styles: list[Tensor], content: Tensor | None, size: Any,
+                   style_scale: float | None, layers: Sequence[str]) -> tuple[tuple[int, int], list[tuple[int, int]]]:
+    """(H, W) of the output and of each style as the run will use them (``schedule.run_sizes``),
+    computed without resizing anything and checked against the deepest layer."""
+    if content is None and size is not None:
+        _check_size_pair(size)
+    if style_scale is not None:
+        style_scale = check_positive("style_scale", style_scale)
+    out, style_sizes = run_sizes([tuple(s.shape[-2:]) for s in styles],
+                                 content_size=None if content is None else tuple(content.shape[-2:]),
+                                 size=None if size is None else tuple(int(s) for s in size), style_scale=style_scale)
+    _check_sizes(backbone, style_sizes, content is not None, out, layers)
+    return out, style_sizes
 
 
 @torch.no_grad()
