@@ -1,8 +1,15 @@
-"""The notebook panel without a browser: widgets, the run function the Run button calls, Stop, Save."""
+"""The notebook panel without a browser: widgets, settings, Run in its thread, Stop, Save, uploads,
+the command it gives, and a new panel stopping the old one's run."""
 
 from __future__ import annotations
 
+import datetime
+import html
 import io
+import math
+import re
+import shlex
+import threading
 from pathlib import Path
 from typing import Literal
 
@@ -13,10 +20,15 @@ from PIL import Image
 
 pytest.importorskip("ipywidgets")
 
+from neural_style import cli  # noqa: E402
 from neural_style import panel as panel_module  # noqa: E402
+from neural_style import panel_form  # noqa: E402
 from neural_style.backbones import load_backbone  # noqa: E402
 from neural_style.images import load_image, read_metadata  # noqa: E402
-from neural_style.panel import JobSettings, StylePanel, Upload, front_end_connected, run_job  # noqa: E402
+from neural_style.panel import StylePanel, show_panel  # noqa: E402
+from neural_style.panel_form import PREVIOUS, TEXTURE  # noqa: E402
+from neural_style.panel_view import (copy_button, front_end_connected, loss_curve_svg, status_html,  # noqa: E402
+                                     uploaded_files)
 from neural_style.statistics import STATISTICS  # noqa: E402
 from neural_style.synthesis import STYLE_LAYERS, synthesize  # noqa: E402
 
@@ -44,6 +56,24 @@ def tiny(panel: StylePanel, steps: int = 4) -> StylePanel:
     return panel
 
 
+def upload_value(name: str, data: bytes) -> tuple[dict, ...]:
+    """What ipywidgets 8's FileUpload holds after one file was picked."""
+    return ({"name": name, "type": "image/png", "size": len(data), "content": memoryview(data),
+             "last_modified": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)},)
+
+
+def stop_at(panel: StylePanel, step: int) -> None:
+    """Make the panel press its own Stop button at evaluation ``step``."""
+    callback = panel._callback
+
+    def press_stop(info):
+        if info.step == step:
+            panel.stop()
+        return callback(info)
+
+    panel._callback = press_stop
+
+
 def test_widgets_offer_the_images_and_every_statistic(net, images: Path, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     panel = StylePanel(net, images, tmp_path / "results")
@@ -52,12 +82,27 @@ def test_widgets_offer_the_images_and_every_statistic(net, images: Path, tmp_pat
     assert panel.content.value == images / "chelsea.png" and panel.styles.value == (images / "great_wave.jpg",)
     assert list(panel.statistic.options) == list(STATISTICS)
     assert list(panel.layer_weights) == list(STYLE_LAYERS)
+    assert [value for _, value in panel.init.options] == ["auto", "content", "noise", "style",
+                                                          images / "brick.png", images / "chelsea.png",
+                                                          images / "great_wave.jpg"]
     monkeypatch.setitem(STATISTICS, "brand_new", STATISTICS["gram"])
     assert "brand_new" in StylePanel(net, images, tmp_path).statistic.options
 
 
+def test_texture_choice_shows_its_label_and_switches_content_weight_off(net, images: Path, tmp_path: Path) -> None:
+    """'none: texture' is a real menu value (None would leave the menu blank in the browser)."""
+    panel = StylePanel(net, images, tmp_path)
+    panel.content.value = TEXTURE
+    assert panel.content.label == "none: texture" and panel.content.index == 0
+    assert panel.content_weight.disabled and panel.settings().content is None
+    assert "content_weight" not in panel.settings().options
+    panel.content.value = images / "brick.png"
+    assert not panel.content_weight.disabled and panel.settings().options["content_weight"] == 1.0
+
+
 def test_settings_follow_the_widgets(net, images: Path, tmp_path: Path) -> None:
     panel = StylePanel(net, images, tmp_path)
+    assert "layer_weights" not in panel.settings().options  # equal weights: synthesize's default
     panel.layer_weights["conv2_1"].value = 0.0
     panel.layer_weights["conv5_1"].value = 0.5
     panel.style_weight.value = 1e4
@@ -67,17 +112,46 @@ def test_settings_follow_the_widgets(net, images: Path, tmp_path: Path) -> None:
     assert settings.options["layer_weights"] == pytest.approx([0.2, 0.2, 0.2, 0.5])
     assert settings.options["tv_weight"] == 0.0  # off until the checkbox is ticked
     assert settings.options["style_weight"] == pytest.approx(1e4) and settings.options["statistic"] == "mean_cov"
+    assert "style_scale" not in settings.options and "blend_weights" not in settings.options
+
+
+def test_switches_enable_their_sliders(net, images: Path, tmp_path: Path) -> None:
+    """TV weight and style scale are greyed out (and not used) while their boxes are unticked."""
+    panel = StylePanel(net, images, tmp_path)
+    assert panel.tv_weight.disabled and panel.style_scale.disabled
     panel.tv_on.value = True
-    assert panel.settings().options["tv_weight"] == pytest.approx(panel.tv_weight.value)
-    panel.content.value = None
-    assert panel.settings().content is None
+    panel.tv_weight.value = 1.2589254117941673e-05  # a log slider's value, shown as 1.26e-05
+    assert not panel.tv_weight.disabled and panel.settings().options["tv_weight"] == 1.26e-05
+    panel.scale_on.value = True
+    panel.style_scale.value = 1.5
+    assert not panel.style_scale.disabled and panel.settings().options["style_scale"] == 1.5
+    panel.tv_on.value = panel.scale_on.value = False
+    assert panel.tv_weight.disabled and panel.settings().options["tv_weight"] == 0.0
+    assert "style_scale" not in panel.settings().options
+
+
+def test_blend_weights_one_slider_per_chosen_style(net, images: Path, tmp_path: Path) -> None:
+    panel = StylePanel(net, images, tmp_path)
+    assert panel.blend_box.children == ()  # one style: nothing to blend
+    two = (images / "great_wave.jpg", images / "brick.png")
+    panel.styles.value = two
+    sliders = [panel.blend[p] for p in two]
+    assert list(panel.blend_box.children[1:]) == sliders
+    assert "blend_weights" not in panel.settings().options  # equal weights are the default
+    sliders[0].value = 3.0
+    assert panel.settings().options["blend_weights"] == [3.0, 1.0]
+    assert "--blend 3 1" in panel.command.value
+    panel.styles.value = (images / "brick.png",)
+    assert panel.blend_box.children == () and "blend_weights" not in panel.settings().options
+    panel.styles.value = two
+    assert panel.blend[two[0]].value == 3.0  # kept while the style was unselected
 
 
 def test_menus_follow_synthesize_keywords(net, images: Path, tmp_path: Path) -> None:
     """precision, scales, preserve_colour: a menu of their Literal values exactly when synthesize has them."""
-    parameters = panel_module.inspect.signature(synthesize).parameters
+    parameters = panel_form.inspect.signature(synthesize).parameters
     panel = StylePanel(net, images, tmp_path)
-    assert set(panel.choices) == {k for k in panel_module.CHOICE_OPTIONS if k in parameters}
+    assert set(panel.choices) == {k for k in panel_form.CHOICE_OPTIONS if k in parameters}
     for keyword, widget in panel.choices.items():
         assert widget.value == parameters[keyword].default
         assert panel.settings().options[keyword] == widget.value
@@ -87,92 +161,97 @@ def test_menus_follow_synthesize_keywords(net, images: Path, tmp_path: Path) -> 
 
 def test_colour_widget_appears_with_the_option(net, images: Path, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    def with_colour(backbone, *, style, content=None, callback=None, preserve_colour: bool = False):
-        raise AssertionError("not called")
-
-    assert (StylePanel(net, images, tmp_path).preserve_colour is None) == (
-        "preserve_colour" not in panel_module.inspect.signature(synthesize).parameters)
-    monkeypatch.setattr(panel_module, "synthesize", with_colour)
-    panel = StylePanel(net, images, tmp_path)
-    assert panel.preserve_colour is not None
-    panel.preserve_colour.value = True
-    assert panel.settings().options["preserve_colour"] is True
-
     def with_modes(backbone, *, style, preserve_colour: Literal["none", "luminance", "match"] = "none"):
         raise AssertionError("not called")
 
-    monkeypatch.setattr(panel_module, "synthesize", with_modes)
+    monkeypatch.setattr(panel_form, "synthesize", with_modes)
     panel = StylePanel(net, images, tmp_path)
     assert list(panel.preserve_colour.options) == ["none", "luminance", "match"]
     assert panel.preserve_colour.value == "none"
     panel.preserve_colour.value = "luminance"
     assert panel.settings().options["preserve_colour"] == "luminance"
+    assert [value for _, value in panel.init.options][0] == "auto"  # no init keyword: only 'auto' and files
 
 
-def test_run_job_matches_synthesize(net, images: Path) -> None:
-    """run_job loads the images and runs synthesize: the same image as calling synthesize directly."""
-    options = {"num_steps": 4, "seed": 3, "statistic": "mean", "style_weight": 100.0}
-    steps = []
-    result = run_job(net, JobSettings(styles=[images / "great_wave.jpg"], content=images / "chelsea.png", size=32,
-                                      options=options), callback=lambda info: steps.append(info.step))
-    reference = synthesize(net, style=load_image(images / "great_wave.jpg", 32),
-                           content=load_image(images / "chelsea.png", 32), **options)
-    assert steps == [1, 2, 3, 4]
-    torch.testing.assert_close(result.image, reference.image)
-    assert result.params == reference.params
-
-
-def test_uploads_load_like_files(net, images: Path, tmp_path: Path) -> None:
+def test_uploads_are_stored_and_offered_everywhere(net, images: Path, tmp_path: Path) -> None:
     data = (images / "brick.png").read_bytes()
-    torch.testing.assert_close(panel_module.load_source(Upload("b.png", data), 16),
-                               load_image(images / "brick.png", 16))
-    panel = StylePanel(net, images, tmp_path)
-    panel._on_content_upload({"new": ({"name": "mine.png", "content": memoryview(data)},)})
-    assert panel.content.value == Upload("mine.png", data)
-    panel._on_style_upload({"new": ({"name": "s1.png", "content": memoryview(data)},
-                                    {"name": "s2.png", "content": memoryview(data)})})
-    assert [u.name for u in panel.styles.value] == ["s1.png", "s2.png"]
-    assert panel.settings().describe() == {"content_file": "upload:mine.png",
-                                           "style_files": ["upload:s1.png", "upload:s2.png"]}
+    panel = StylePanel(net, images, tmp_path / "results")
+    panel.content_upload.value = upload_value("mine.png", data)
+    stored = tmp_path / "results" / "uploads" / "mine.png"
+    assert panel.content.value == stored and stored.read_bytes() == data
+    assert stored in dict(panel.styles.options).values() and stored in dict(panel.init.options).values()
+    panel.init_upload.value = upload_value("start.png", data)
+    assert panel.init.value == tmp_path / "results" / "uploads" / "start.png"
+    assert panel.settings().init_image == panel.init.value and "init" not in panel.settings().options
+    assert "starts from an image" in panel.command_notes.value
+    panel.style_upload.value = upload_value("s1.png", data) + upload_value("s2.png", data)
+    assert [p.name for p in panel.styles.value] == ["s1.png", "s2.png"]
+    assert panel.settings().describe()["style_files"] == [str(p) for p in panel.styles.value]
 
 
-def test_run_button_path_preview_and_save(net, images: Path, tmp_path: Path) -> None:
-    """start() (the Run button) runs in a thread; the preview, progress and Save follow."""
+def test_a_bad_upload_names_the_upload_not_a_file(net, images: Path, tmp_path: Path) -> None:
+    panel = StylePanel(net, images, tmp_path / "results")
+    before = panel.content.options
+    panel.content_upload.value = upload_value("holiday.png", b"this is text, not a picture")
+    assert "The upload holiday.png" in panel.status.value and "#b00" in panel.status.value
+    assert "uploads" not in panel.status.value and panel.content.options == before
+    assert list((tmp_path / "results" / "uploads").iterdir()) == []
+
+
+def test_run_button_path_preview_curve_and_save(net, images: Path, tmp_path: Path) -> None:
+    """start() (the Run button) runs in a thread; the preview, loss curve, progress and Save follow."""
     panel = tiny(StylePanel(net, images, tmp_path / "results", preview_every=2, preview_width=48))
+    assert panel.preview.layout.display == "none" and panel.curve.value == ""  # no broken image before a run
     panel.start()
     panel.wait(timeout=120)
     assert not panel.running and panel.error == ""
     assert panel.result is not None and len(panel.result.history) == 4
-    assert panel.progress.value == 4 and panel.status.value.startswith("done")
-    preview = Image.open(io.BytesIO(panel.preview.value))
-    assert preview.width == 48
+    assert panel.progress.value == 4 and "done" in panel.status.value
+    assert panel.preview.layout.display is None and Image.open(io.BytesIO(panel.preview.value)).width == 48
+    assert panel.curve.value.count("<polyline") == 1 and "over 4 evaluations" in panel.curve.value
     assert panel.run_button.disabled is False and panel.stop_button.disabled and not panel.save_button.disabled
+    panel.preview_width.value = 256
+    assert Image.open(io.BytesIO(panel.preview.value)).width == 256
 
     first = panel.save()
     second = panel.save()
     assert first.name == "panel_chelsea_great_wave.png" and second.name == "panel_chelsea_great_wave_2.png"
     meta = read_metadata(first)
-    assert meta["num_steps"] == 4 and meta["content_file"] == str(images / "chelsea.png")
+    assert meta["num_steps"] == 4 and "stopped" not in meta and meta["content_file"] == str(images / "chelsea.png")
     assert meta["style_files"] == [str(images / "great_wave.jpg")] and meta["backbone"]["name"] == "random"
+    assert shlex.split(meta["command"])[-4:] == ["--arch", "vgg16", "--steps", "4"]
     torch.testing.assert_close(load_image(first), load_image(second))
 
 
-def test_stop_keeps_the_image_so_far(net, images: Path, tmp_path: Path) -> None:
+def test_stopped_run_is_saved_with_the_evaluations_done(net, images: Path, tmp_path: Path) -> None:
     panel = tiny(StylePanel(net, images, tmp_path, preview_every=1), steps=200)
-    panel.content.value = None  # a texture
-    callback = panel._callback
-
-    def press_stop_at_3(info):
-        if info.step == 3:
-            panel.stop()
-        return callback(info)
-
-    panel._callback = press_stop_at_3
+    panel.content.value = TEXTURE
+    stop_at(panel, 3)
     panel.start()
     panel.wait(timeout=120)
     assert panel.result is not None and panel.result.stopped == "stopped by the callback"
-    assert len(panel.result.history) == 3 and panel.status.value.startswith("stopped")
+    assert len(panel.result.history) == 3 and "stopped" in panel.status.value
     assert torch.isfinite(panel.result.image).all() and not panel.save_button.disabled
+    meta = read_metadata(panel.save())
+    assert meta["num_steps"] == 3 and meta["num_steps_requested"] == 200 and meta["stopped"] == panel.result.stopped
+
+
+def test_the_previous_result_can_start_the_next_run(net, images: Path, tmp_path: Path) -> None:
+    """After a run, 'the previous result' appears among the starts and is the next run's first image."""
+    panel = tiny(StylePanel(net, images, tmp_path), steps=2)
+    assert PREVIOUS not in dict(panel.init.options).values()
+    panel.start()
+    panel.wait(timeout=120)
+    panel.init.value = PREVIOUS
+    panel.steps.value = 1
+    first = []
+    callback = panel._callback
+    panel._callback = lambda info: first.append(info.image.detach().cpu().clone()) or callback(info)
+    previous = panel.result.image
+    panel.start()
+    panel.wait(timeout=120)
+    assert panel.error == "" and panel.result.params["init"] == "image"
+    torch.testing.assert_close(first[0], previous)
 
 
 def test_errors_are_shown_in_the_panel(net, images: Path, tmp_path: Path) -> None:
@@ -189,6 +268,88 @@ def test_errors_are_shown_in_the_panel(net, images: Path, tmp_path: Path) -> Non
     assert "at least one style layer" in panel.error and panel.result is None
     with pytest.raises(ValueError, match="press Run first"):
         panel.save()
+
+
+def test_long_errors_wrap_inside_the_panel() -> None:
+    """A long message is escaped and wraps (and scrolls) inside its column instead of widening it."""
+    line = status_html("ValueError: " + "x" * 2000 + " <b>", error=True)
+    assert "overflow-wrap:anywhere" in line and "max-height" in line and "&lt;b&gt;" in line
+
+
+def test_the_command_tab_follows_the_widgets(net, images: Path, tmp_path: Path) -> None:
+    panel = StylePanel(net, images, tmp_path / "results")
+    panel.statistic.value = "mean"
+    command = panel.command.value
+    assert "--statistic mean" in command and "--size 192" in command
+    args = cli.build_parser().parse_args(shlex.split(command)[1:])
+    assert args.statistic == "mean" and args.output == tmp_path / "results" / "panel_chelsea_great_wave_192px.png"
+    panel.command_size.value = 1024
+    assert "--size 1024" in panel.command.value and "_1024px.png" in panel.command.value
+    data_text = re.search(r'data-text="([^"]*)"', panel.copy.value).group(1)
+    assert html.unescape(data_text) == panel.command.value
+
+
+def test_panel_loads_its_own_network(images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no network given, the first run loads the named backbone (once per process)."""
+    loads = []
+    real = panel_module.load_backbone
+    monkeypatch.setattr(panel_module, "_networks", {})
+    monkeypatch.setattr(panel_module, "load_backbone",
+                        lambda name, **kw: loads.append(name) or real(name, arch="vgg16", **kw))
+    panel = tiny(StylePanel(None, images, tmp_path, backbone="random"), steps=2)
+    assert "--backbone random" in panel.command.value and "--arch" not in panel.command.value
+    panel.start()
+    panel.wait(timeout=120)
+    assert panel.error == "" and panel.net is not None and "--arch vgg16" in panel.command.value
+    again = tiny(StylePanel(None, images, tmp_path, backbone="random"), steps=1)
+    again.start()
+    again.wait(timeout=120)
+    assert again.net is panel.net and loads == ["random"]
+
+
+def test_showing_a_panel_again_stops_the_old_run(net, images: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Re-running the notebook cell: the old panel's run ends and its widgets close."""
+    monkeypatch.setattr(panel_module, "front_end_connected", lambda: True)
+    monkeypatch.setattr(panel_module, "_shown", [])
+    old = show_panel(images, tmp_path, net=net, preview_every=1)
+    tiny(old, steps=1000)
+    running = threading.Event()
+    callback = old._callback
+    old._callback = lambda info: running.set() or callback(info)
+    old.start()
+    assert running.wait(timeout=60)
+    new = show_panel(images, tmp_path, net=net)
+    assert not old.running and old.result is not None and old.result.stop == "callback"
+    assert len(old.result.history) < 1000 and old.widget.comm is None  # closed
+    assert panel_module._shown == [new]
+    monkeypatch.setattr(panel_module, "front_end_connected", lambda: False)
+    assert show_panel(images, tmp_path, net=net) is None and panel_module._shown == []
+
+
+def test_loss_curve_svg_draws_every_finite_loss_on_a_log_axis() -> None:
+    assert loss_curve_svg([]) == "" and loss_curve_svg([5.0]) == ""
+    losses = [100.0, 10.0, math.nan, 1.0]
+    svg = loss_curve_svg(losses, width=200, height=100)
+    points = [tuple(map(float, p.split(","))) for p in
+              re.search(r"<polyline points='([^']*)'", svg).group(1).split()]
+    assert len(points) == 3  # the NaN is left out
+    (x0, y0), (x1, y1), (x3, y3) = points
+    assert x0 < x1 < x3 and y0 < y1 < y3  # falling loss: the line goes down the picture
+    assert y1 - y0 == pytest.approx(y3 - y1)  # log axis: each factor 10 the same height
+    assert ">100<" in svg and ">1<" in svg and "last 1" in svg
+
+
+def test_copy_button_carries_any_text() -> None:
+    text = """neural-style 'a b.png' "c".png -o x.png && echo <done>"""
+    button = copy_button(text)
+    assert html.unescape(re.search(r'data-text="([^"]*)"', button).group(1)) == text
+    assert "navigator.clipboard.writeText" in html.unescape(button)
+
+
+def test_upload_values_of_both_widget_versions() -> None:
+    assert uploaded_files(upload_value("a.png", b"12")) == [("a.png", b"12")]
+    assert uploaded_files({"b.jpg": {"metadata": {}, "content": b"34"}}) == [("b.jpg", b"34")]
 
 
 def test_front_end_detection(monkeypatch: pytest.MonkeyPatch) -> None:
