@@ -7,13 +7,16 @@
 Every keyword of ``synthesize`` that the command exposes is one entry of ``SYNTHESIS_OPTIONS``;
 its default and its choices (the statistics in ``STATISTICS``, the values of a ``Literal``
 annotation) are read from the library, so the help text cannot drift from the code. Results are PNGs carrying their parameters (``read_metadata``).
+
+Before the network is loaded, ``batch.py`` checks the outputs, the images, the parameters and the
+memory the run will need; ``runner.py`` then runs the jobs (in folder mode a failing image is
+skipped and reported) and keeps the best image when a signal ends a run (``interrupts.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import inspect
-import os
 import shlex
 import sys
 import types
@@ -25,22 +28,17 @@ from typing import Any, Callable, Sequence
 
 from . import __version__, synthesis
 from .backbones import BACKBONES, BackboneError, UnknownLayerError
+from .batch import (EXIT_BACKBONE, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_OUTPUT, EXIT_STOPPED,  # noqa: F401
+                    EXIT_USAGE, IMAGE_SUFFIXES, PROG, Job, Plan, check_keywords, check_outputs, check_sizes,
+                    folder_jobs, read_content_sizes, read_inputs)
 from .devices import resolve_device
-from .images import ImageLoadError, load_image, resize
+from .images import ImageLoadError, read_image, resize
+from .interrupts import SignalState, signals_as_interrupts
+from .outputs import OutputError
+from .runner import Context, Inputs, finish, run_jobs, say_error as _error
 from .statistics import STATISTICS
-from .synthesis import StepInfo, SynthesisResult, synthesize
+from .synthesis import synthesize
 
-PROG = "neural-style"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-
-# Exit codes (also listed in --help).
-EXIT_OK = 0
-EXIT_USAGE = 2          # argparse: unknown option, missing argument, bad value type
-EXIT_INPUT = 3          # an image could not be read, or the library rejected a value
-EXIT_BACKBONE = 4       # the backbone's weights could not be loaded
-EXIT_OUTPUT = 5         # the output exists (no --overwrite) or cannot be written
-EXIT_STOPPED = 6        # a run failed before its budget (non-finite loss, line search); best image saved
-EXIT_INTERRUPTED = 130  # Ctrl-C; the best image of the interrupted run was saved
 
 EXIT_CODES = f"""exit codes:
   {EXIT_OK}    success: every output written
@@ -48,11 +46,15 @@ EXIT_CODES = f"""exit codes:
   {EXIT_INPUT}    input error: an image could not be read, or a value was rejected (a size too
        small for the layers, or too large for the memory, is such a value)
   {EXIT_BACKBONE}    the backbone could not be loaded (weights missing or unreadable)
-  {EXIT_OUTPUT}    an output file exists (use --overwrite) or cannot be written
+  {EXIT_OUTPUT}    an output file exists (use --overwrite or --skip-existing) or cannot be written
+       (checked before the network is loaded)
   {EXIT_STOPPED}    a run failed before its budget (the loss became non-finite, or L-BFGS found no
        decreasing step); its best image was saved. A run that converged early exits 0 and
        says so on stderr and in the PNG's "stopped" field
-  {EXIT_INTERRUPTED}  interrupted with Ctrl-C; the best image so far was saved"""
+  {EXIT_INTERRUPTED}  interrupted with Ctrl-C (SIGINT); 143 for SIGTERM (kill, a job scheduler's
+       time limit), 129 for SIGHUP (a closing terminal): the best image so far was saved
+With a folder of content images, an image that cannot be used is reported and skipped; the
+others are made, and the exit code is then that of the first failure."""
 
 EXAMPLES = f"""examples:
   {PROG} images/chelsea.png images/great_wave.jpg -o cat.png
@@ -75,8 +77,15 @@ def parse_scales(text: str) -> str | list[tuple[int, int]]:
             f"{text!r} is not 'auto', 'single' or a schedule like 128:100,256:200 (long side:evaluations)") from None
 
 
-class OutputError(OSError):
-    """An output file exists (without --overwrite) or cannot be written."""
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of pixels >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number of pixels")
+    return value
 
 
 @dataclass(frozen=True)
@@ -183,16 +192,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the result, a .png file; a folder when CONTENT is a folder (results are "
                              "named after the content images)")
     parser.add_argument("--texture", action="store_true", help="synthesise a texture: every IMAGE is a style")
-    parser.add_argument("--overwrite", action="store_true", help="replace output files that exist")
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true", help="replace output files that exist")
+    existing.add_argument("--skip-existing", action="store_true",
+                          help="keep output files that exist and make only the missing ones (to finish a folder "
+                               "after an interruption or a failure)")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress bar and no summary (errors are still printed)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
 
     setup = parser.add_argument_group("images and network")
-    setup.add_argument("--size", type=int, default=512, metavar="PX",
+    setup.add_argument("--size", type=positive_int, default=512, metavar="PX",
                        help="long side in pixels of the content (and result) (default: 512; 300 steps at 512 px "
                             "take about 3 minutes on a 2-core CPU with bf16, seconds on a GPU)")
-    setup.add_argument("--style-size", type=int, metavar="PX",
+    setup.add_argument("--style-size", type=positive_int, metavar="PX",
                        help="long side in pixels of the style images; for a texture also the result's size "
                             "(default: --size)")
     setup.add_argument("--backbone", choices=BACKBONES, default="auto",
@@ -223,16 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@dataclass
-class Job:
-    """One result to make: a content file (None for a texture) and where to write it."""
-
-    content: Path | None
-    output: Path
-
-
-def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[list[Job], list[Path]]:
-    """Split IMAGE into content and styles and name each output; usage errors exit 2."""
+def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[Plan, list[Path], bool]:
+    """Split IMAGE into content and styles, name each output and check the outputs (usage errors
+    exit 2); returns the plan, the style files and whether CONTENT is a folder."""
     paths = [Path(p) for p in args.images]
     if args.texture:
         content, styles = None, paths
@@ -240,53 +246,30 @@ def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[li
         parser.error("give a CONTENT image and at least one STYLE image, or use --texture STYLE")
     else:
         content, styles = paths[0], paths[1:]
+    if args.weights is not None and args.backbone == "random":
+        parser.error("--weights is not used by --backbone random (its weights are random); drop one of them")
     output: Path = args.output
-    if content is not None and content.is_dir():
-        files = sorted(p for p in content.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise ImageLoadError(f"{content} holds no images ({', '.join(IMAGE_SUFFIXES)}).")
+    folder = content is not None and _is_dir(content)
+    if folder:
         if output.suffix.lower() == ".png":
             parser.error(f"CONTENT is a folder, so -o must be a folder, not {output}")
-        return [Job(f, output / f"{f.stem}.png") for f in files], styles
-    if output.suffix.lower() != ".png":
+        jobs, failures = folder_jobs(content, output)
+    elif output.suffix.lower() != ".png":
         parser.error(f"the output must be a .png file (it carries the parameters), got {output}")
-    return [Job(content, output)], styles
+    else:
+        jobs, failures = [Job(content, output)], []
+    plan = check_outputs(jobs, [*styles, *(args.masks or [])], overwrite=args.overwrite,
+                         skip_existing=args.skip_existing)
+    plan.failures = failures
+    return plan, styles, folder
 
 
-def _check_outputs(jobs: Sequence[Job], overwrite: bool) -> None:
-    for job in jobs:
-        if job.output.is_dir():
-            raise OutputError(f"{job.output} is a folder; give a .png file name.")
-        if job.output.exists() and not overwrite:
-            raise OutputError(f"{job.output} exists; pass --overwrite to replace it, or choose another name.")
-
-
-class _Bar:
-    """A tqdm bar on a terminal (stderr), nothing otherwise; a ``synthesize`` callback."""
-
-    def __init__(self, description: str, enabled: bool) -> None:
-        self.description, self.enabled, self.bar = description, enabled, None
-
-    def __call__(self, info: StepInfo) -> None:
-        if not self.enabled:
-            return
-        if self.bar is None:
-            from tqdm import tqdm
-
-            try:
-                sized = os.get_terminal_size(sys.stderr.fileno()).columns > 0
-            except OSError:
-                sized = False
-            # A terminal that reports no size (a bare pseudo-terminal) would hide the bar.
-            self.bar = tqdm(total=info.num_steps, desc=self.description, leave=False, file=sys.stderr,
-                            unit="eval", dynamic_ncols=sized, ncols=None if sized else 80,
-                            nrows=None if sized else 20)
-        self.bar.update(info.step - self.bar.n)
-        self.bar.set_postfix(loss=f"{info.loss:.4g}", refresh=False)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+def _is_dir(path: Path) -> bool:
+    """``path.is_dir()``, False where the path cannot even be looked at (reading it says why)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
@@ -294,29 +277,21 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
     print(f"{PROG}: note: {message}", file=sys.stderr)
 
 
-def _error(message: object) -> None:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
 
-    Usage errors raise ``SystemExit(2)`` from argparse, as usual.
+    Usage errors raise ``SystemExit(2)`` from argparse, as usual. SIGINT, SIGTERM and SIGHUP end
+    a run the same way: its best image is saved, and the code is 128 + the signal's number.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
     keywords = {o.keyword: getattr(args, o.keyword) for o in SYNTHESIS_OPTIONS if hasattr(args, o.keyword)}
     command = shlex.join([PROG, *(sys.argv[1:] if argv is None else argv)])
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), signals_as_interrupts() as signals:
         warnings.showwarning = _show_warning
         try:
-            jobs, style_paths = _plan(parser, args)
-            _check_outputs(jobs, args.overwrite)
-            return _run(args, jobs, style_paths, keywords, command)
-        except ImageLoadError as error:
-            _error(error)
-            return EXIT_INPUT
-        except UnknownLayerError as error:  # a misspelt layer name is an input error, not a missing backbone
+            return _command(parser, args, keywords, command, signals)
+        except (ImageLoadError, UnknownLayerError) as error:  # a misspelt layer is an input error
             _error(error)
             return EXIT_INPUT
         except BackboneError as error:
@@ -329,56 +304,39 @@ def main(argv: Sequence[str] | None = None) -> int:
             _error(error)
             return EXIT_INPUT
         except KeyboardInterrupt:
-            _error("interrupted")
-            return EXIT_INTERRUPTED
+            _error(f"interrupted ({signals.name})")
+            return signals.exit_code
 
 
-def _run(args: argparse.Namespace, jobs: list[Job], style_paths: list[Path], keywords: dict[str, Any],
-         command: str) -> int:
+def _command(parser: argparse.ArgumentParser, args: argparse.Namespace, keywords: dict[str, Any], command: str,
+             signals: SignalState) -> int:
+    """Check everything that can be checked without the network, then load it and run the jobs."""
     from .backbones import load_backbone
 
-    style_size = args.style_size or args.size
-    styles = [load_image(p, style_size) for p in style_paths]  # fail on a bad style before loading the net
+    plan, style_paths, folder = _plan(parser, args)
+    for job in plan.skipped:
+        print(f"{PROG}: note: {job.output} exists; kept (--skip-existing)", file=sys.stderr)
+    device = resolve_device(args.device)
+    styles, masks = read_inputs(style_paths), read_inputs(args.masks)  # refused now, not after loading the net
+    with_content = not args.texture
+    check_keywords(keywords, args, len(styles), with_content, device)
+    shapes = [tuple(s.shape[-2:]) for s in styles]
+    content = None
+    if folder:
+        read_content_sizes(plan, lambda size: check_sizes(args, keywords, device, shapes, size))
+        for failure in plan.failures:
+            _error(f"skipping {failure.path.name}: {failure.message}")
+    elif plan.jobs and with_content:
+        content = read_image(plan.jobs[0].content)
+        check_sizes(args, keywords, device, shapes, tuple(content.shape[-2:]))
+    elif plan.jobs:
+        check_sizes(args, keywords, device, shapes, None)
+    if not plan.jobs:
+        return finish(plan, [], folder)
     net = load_backbone(args.backbone, pooling=args.pooling, weights_path=args.weights, arch=args.arch,
-                        device=resolve_device(args.device), normalized=args.normalized)
-    progress = not args.quiet and sys.stderr.isatty()
-    status = EXIT_OK
-    for job in jobs:
-        content = None if job.content is None else load_image(job.content, args.size)
-        if args.masks:
-            size = tuple((content if content is not None else styles[0]).shape[-2:])
-            keywords["masks"] = [resize(load_image(p), size).mean(dim=1)[0] for p in args.masks]
-        bar = _Bar(job.output.name, progress)
-        try:
-            result = synthesize(net, style=styles, content=content, callback=bar, **keywords)
-        finally:
-            bar.close()
-        _save(result, job, style_paths, command, args.overwrite)
-        if not args.quiet:
-            print(_summary(result, job.output), file=sys.stderr)
-        print(job.output)
-        if result.stopped == "interrupted":
-            return EXIT_INTERRUPTED
-        if result.stop in ("not_finite", "line_search"):
-            status = EXIT_STOPPED
-    return status
+                        device=device, normalized=args.normalized)
+    styles = [resize(s, args.style_size or args.size) for s in styles]
+    inputs = Inputs(styles, masks, content, [Path(p) for p in args.images[0 if args.texture else 1:]])
+    return run_jobs(net, plan, inputs, args, keywords, Context(command, signals, folder, synthesize))
 
 
-def _save(result: SynthesisResult, job: Job, style_paths: list[Path], command: str, overwrite: bool) -> None:
-    extra = {"content_file": None if job.content is None else str(job.content),
-             "style_files": [str(p) for p in style_paths], "command": command}
-    if result.stopped:
-        extra["stopped"] = result.stopped
-    try:
-        result.save(str(job.output), overwrite=overwrite, **extra)
-    except FileExistsError:  # written by someone else since the check before the run
-        raise OutputError(f"{job.output} exists; pass --overwrite to replace it, or choose another name.") from None
-    except OSError as error:
-        raise OutputError(f"Cannot write {job.output}: {error}") from error
-
-
-def _summary(result: SynthesisResult, path: Path) -> str:
-    steps = len(result.history)
-    loss = f"{result.best_loss:.4g}" if result.history else "n/a"
-    note = f"; stopped early: {result.stopped}" if result.stopped else ""
-    return f"{PROG}: wrote {path} ({steps} evaluations in {result.seconds:.1f} s, loss {loss}{note})"

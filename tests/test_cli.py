@@ -281,7 +281,13 @@ def test_output_written_meanwhile_is_not_replaced(pictures: dict[str, Path], tmp
                                                   monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     """A file that appears during the run is kept (the save itself refuses), exit code 5."""
     out = tmp_path / "o.png"
-    monkeypatch.setattr(cli, "_check_outputs", lambda jobs, overwrite: out.write_bytes(b"someone else's"))
+    real = cli.synthesize
+
+    def meanwhile(net, **kwargs):
+        out.write_bytes(b"someone else's")  # after the checks, while the run goes on
+        return real(net, **kwargs)
+
+    monkeypatch.setattr(cli, "synthesize", meanwhile)
     code = cli.main([str(pictures["content"]), str(pictures["style"]), "-o", str(out), *TINY])
     assert code == cli.EXIT_OUTPUT and out.read_bytes() == b"someone else's"
     assert "--overwrite" in capsys.readouterr().err
