@@ -678,3 +678,322 @@ def test_long_output_name_fits_its_temporary_file(tmp_path):
     path = tmp_path / ("r" * 251 + ".png")
     save_image(torch.zeros(1, 3, 4, 4), path)
     assert path.is_file() and [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+# ------------------------------------------------------------------------------------------------
+# The command: folder mode (1), outputs checked first (2), sizes before any resize (3), weights (5),
+# signals (6), option values (7). Tiny runs: the random VGG16, 32 px, 2 evaluations.
+
+TINY = ["--backbone", "random", "--arch", "vgg16", "--size", "32", "--steps", "2", "-q"]
+
+
+def _picture(path: Path, seed: int = 0, shape: tuple[int, int] = (20, 24)) -> Path:
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (*shape, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+@pytest.fixture()
+def style(tmp_path: Path) -> Path:
+    return _picture(tmp_path / "style.png", 1, (30, 30))
+
+
+def _cli(*args: str | Path) -> int:
+    from neural_style import cli
+
+    return cli.main([str(a) for a in args])
+
+
+@pytest.fixture()
+def no_network(monkeypatch):
+    """The network must not be loaded: every refusal here comes before it."""
+    monkeypatch.setattr("neural_style.backbones.load_backbone", _never("load_backbone"))
+
+
+def test_folder_same_stem_gives_each_input_its_own_result(tmp_path, style, capsys):
+    """x.jpg and x.png (and X.bmp, the same stem without case) get x-jpg.png, x-png.png, X-bmp.png; with
+    --overwrite a second run replaces each with its own result again."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, name in enumerate(["x.jpg", "x.png", "X.bmp", "y.png"]):
+        _picture(photos / name, i)
+    out = tmp_path / "out"
+    for extra in ([], ["--overwrite"]):
+        assert _cli(photos, style, "-o", out, *TINY, *extra) == 0
+        names = sorted(p.name for p in out.iterdir())
+        assert names == ["X-bmp.png", "x-jpg.png", "x-png.png", "y.png"]
+        sources = {read_metadata(out / n)["content_file"] for n in names}
+        assert sources == {str(photos / n) for n in ["x.jpg", "x.png", "X.bmp", "y.png"]}
+
+
+def test_folder_names_that_still_meet_are_refused_before_any_work(tmp_path, style, no_network, capsys):
+    """x.jpg + x.png would give x-jpg.png, which an input x-jpg.png also gives: refused, nothing made."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, name in enumerate(["x.jpg", "x.png", "x-jpg.png"]):
+        _picture(photos / name, i)
+    assert _cli(photos, style, "-o", tmp_path / "out", *TINY) == 5
+    assert "would both be written to x-jpg.png" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_folder_bad_files_are_skipped_and_summarised(tmp_path, style, capsys):
+    """A text file named .jpg (refused from its header), a truncated PNG (refused while decoding, during the
+    batch) and a FIFO: each reported and skipped, the good images made, exit 3 with a summary."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _picture(photos / "a.png", 0)
+    (photos / "b.jpg").write_text("not a picture")
+    raw = _picture(tmp_path / "full.png", 2, (64, 64)).read_bytes()
+    (photos / "c.png").write_bytes(raw[: len(raw) * 2 // 3])
+    os.mkfifo(photos / "d.png")
+    _picture(photos / "e.png", 3)
+    (photos / ".hidden.png").write_text("a half-written temporary file")
+    out = tmp_path / "out"
+    assert _cli(photos, style, "-o", out, *TINY) == 3
+    err = capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "e.png"]
+    for name in ("b.jpg", "c.png", "d.png"):
+        assert f"skipping {name}" in err
+    summary = re.search(r"3 of 5 images failed \((.*)\); 2 results written, 0 kept", err)
+    assert summary and sorted(summary.group(1).split(", ")) == ["b.jpg", "c.png", "d.png"]
+    assert ".hidden" not in err
+
+
+def test_rerun_refuses_existing_results_or_skips_them(tmp_path, style, capsys):
+    """After a partial batch, a plain re-run refuses before any work (naming --skip-existing), and
+    --skip-existing makes only the missing results, leaving the others byte for byte."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, name in enumerate(["a.png", "b.png", "c.png"]):
+        _picture(photos / name, i)
+    out = tmp_path / "out"
+    out.mkdir()
+    first = save_image(torch.zeros(1, 3, 8, 8), out / "a.png", {"v": "earlier"})
+    before = first.read_bytes()
+    assert _cli(photos, style, "-o", out, *TINY) == 5
+    assert "--skip-existing" in capsys.readouterr().err and sorted(p.name for p in out.iterdir()) == ["a.png"]
+    assert _cli(photos, style, "-o", out, *TINY, "--skip-existing") == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "c.png"]
+    assert first.read_bytes() == before
+    assert "out/a.png exists; kept (--skip-existing)" in capsys.readouterr().err
+
+
+def test_skip_existing_with_overwrite_is_a_usage_error(tmp_path, style, capsys):
+    with pytest.raises(SystemExit) as info:
+        _cli(style, style, "-o", tmp_path / "o.png", "--overwrite", "--skip-existing")
+    assert info.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["content folder", "an input file"])
+def test_output_never_replaces_an_input(tmp_path, style, no_network, capsys, where):
+    """-o the content folder itself, or -o one of the inputs with --overwrite: refused, the input kept."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    content = _picture(photos / "a.png")
+    before = content.read_bytes()
+    target = photos if where == "content folder" else content
+    source = photos if where == "content folder" else content
+    assert _cli(source, style, "-o", target, *TINY, "--overwrite") == 5
+    assert ("is the content folder" if where == "content folder" else "would replace the input") in \
+        capsys.readouterr().err
+    assert content.read_bytes() == before
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("under a file", "is a file, not a folder"),
+    ("read-only", "Read-only file system"),
+    ("name too long", "bytes long; file systems allow at most 255"),
+])
+def test_unwritable_output_is_found_before_the_network(tmp_path, style, no_network, monkeypatch, capsys, kind,
+                                                       message):
+    """An output under a regular file, on a read-only file system (simulated: the probe's file cannot be
+    created) or with a name over 255 bytes: exit 5 before the network is loaded, no traceback."""
+    import errno
+    import tempfile
+
+    content = _picture(tmp_path / "content.png")
+    if kind == "under a file":
+        out = content / "result.png"
+    elif kind == "read-only":
+        out = tmp_path / "result.png"
+
+        def read_only(*args, **kwargs):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    else:
+        out = tmp_path / ("r" * 300 + ".png")
+    assert _cli(content, style, "-o", out, *TINY) == 5
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_output_name_of_255_bytes_is_written(tmp_path, style):
+    """The longest legal name works end to end (its temporary file is named to fit)."""
+    out = tmp_path / ("r" * 251 + ".png")
+    assert _cli(_picture(tmp_path / "c.png"), style, "-o", out, *TINY) == 0 and out.is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--size", "100000"], "needs about .* GiB .* On the command line: a smaller --size"),
+    (["--style-size", "100000"], "A style or content image of .* needs about"),
+    (["--style-scale", "1000"], "needs about .* GiB"),
+    (["--size", "8"], "would be .* too small for layer conv5_1"),
+    (["--style-scale", "0.01"], "style_scale=0.01 makes style image 0"),
+])
+def test_sizes_are_checked_before_any_resize_or_network(tmp_path, style, no_network, monkeypatch, capsys, args,
+                                                        message):
+    """Absurd or tiny sizes: exit 3 before the network loads and before any image is resized."""
+    monkeypatch.setattr("neural_style.images.F.interpolate", _never("interpolate"))
+    content = _picture(tmp_path / "c.png")
+    assert _cli(content, style, "-o", tmp_path / "o.png", *TINY, *args) == 3
+    assert re.search(message, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["--lr", "0", "--optimizer", "adam"], 3, "lr must be a finite number > 0, got 0.0"),
+    (["--tv-exponent", "nan"], 3, "tv_exponent must be a finite number > 0"),
+    (["--seed", str(2**70)], 3, "seed must be an integer from -2**63 to 2**64 - 1"),
+    (["--blend", "1", "2"], 3, "2 blend weights for 1 styles"),
+    (["--style-layers", "conv1_1", "conv9_1"], 3, "Unknown layer 'conv9_1'"),
+    (["--masks", "{style}", "{style}"], 3, "2 masks for 1 style images"),
+    (["--precision", "fp16", "--device", "cpu"], 3, "precision='fp16' needs a CUDA GPU"),
+])
+def test_option_values_are_checked_before_the_network(tmp_path, style, no_network, capsys, args, code, message):
+    content = _picture(tmp_path / "c.png")
+    argv = [a.format(style=style) for a in args]
+    assert _cli(content, style, "-o", tmp_path / "o.png", *TINY, *argv) == code
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--style-size", "0"], "argument --style-size: '0' is not a positive whole number of pixels"),
+    (["--size", "-5"], "argument --size: '-5' is not a positive whole number of pixels"),
+    (["--weights", "w.pth"], "--weights is not used by --backbone random"),
+])
+def test_option_values_refused_as_usage_errors(tmp_path, style, capsys, args, message):
+    """--style-size 0 is no longer taken as unset; --weights with the random backbone is not ignored."""
+    with pytest.raises(SystemExit) as info:
+        _cli(style, style, "-o", tmp_path / "o.png", *TINY, *args)
+    assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_weights_dev_null_is_never_to_be_deleted(tmp_path, style, capsys):
+    """--weights /dev/null: exit 4, the message names it as no file and never suggests deleting it."""
+    content = _picture(tmp_path / "c.png")
+    for backbone in ("vgg19", "vgg19-torchvision", "auto"):
+        assert _cli(content, style, "-o", tmp_path / "o.png", "--size", "32", "--backbone", backbone,
+                    "--weights", os.devnull) == 4
+        err = capsys.readouterr().err
+        assert f"{os.devnull} is not a file" in err and "Delete" not in err
+
+
+def test_pipe_as_style_is_refused_at_once(tmp_path, no_network, capsys):
+    """A FIFO with no writer given as the style: exit 3 within the writer's grace, no hang."""
+    content = _picture(tmp_path / "c.png")
+    assert _cli(content, _fifo(tmp_path), "-o", tmp_path / "o.png", *TINY) == 3
+    assert "pipe with nothing" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------
+# 6. Signals: SIGTERM and SIGHUP end a run like Ctrl-C (best image saved, exit 128 + signal)
+
+
+@pytest.mark.parametrize("signum, code", [(15, 143), (1, 129), (2, 130)])
+def test_signal_saves_the_best_image(tmp_path, style, monkeypatch, capsys, signum, code):
+    """The signal arrives at evaluation 3 of 50: the result holds the best image so far."""
+    import signal
+
+    from neural_style import cli
+
+    real = cli.synthesize
+
+    def signalled(net, *, callback, **kwargs):
+        def send(info):
+            callback(info)
+            if info.step == 3:
+                signal.raise_signal(signum)
+        return real(net, callback=send, **kwargs)
+
+    monkeypatch.setattr(cli, "synthesize", signalled)
+    out = tmp_path / "o.png"
+    assert _cli(_picture(tmp_path / "c.png"), style, "-o", out, "--backbone", "random", "--arch", "vgg16",
+                "--size", "32", "--steps", "50") == code
+    meta = read_metadata(out)
+    assert meta["stopped"] == "interrupted" and meta["final_loss"] > 0
+    assert f"interrupted ({signal.Signals(signum).name}): the best image so far is in {out}" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handlers are restored
+
+
+def test_signal_in_folder_mode_saves_and_names_what_is_left(tmp_path, style, monkeypatch, capsys):
+    """SIGTERM during the second of three images: two results written (the second with its best image so
+    far), the third named as not made, exit 143."""
+    import signal
+
+    from neural_style import cli
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, name in enumerate(["a.png", "b.png", "c.png"]):
+        _picture(photos / name, i)
+    real, calls = cli.synthesize, []
+
+    def signalled(net, *, callback, **kwargs):
+        calls.append(1)
+
+        def send(info):
+            if len(calls) == 2 and info.step == 2:
+                signal.raise_signal(signal.SIGTERM)
+        return real(net, callback=send, **kwargs)
+
+    monkeypatch.setattr(cli, "synthesize", signalled)
+    out = tmp_path / "out"
+    assert _cli(photos, style, "-o", out, *TINY[:-3], "--steps", "20") == 143
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+    assert "stopped" not in read_metadata(out / "a.png") and read_metadata(out / "b.png")["stopped"] == "interrupted"
+    assert f"not made: {out / 'c.png'}" in capsys.readouterr().err
+
+
+def test_signal_during_a_save_waits_for_the_file(tmp_path):
+    """A SIGTERM raised while a result is written is held back until the file is complete, then delivered."""
+    import signal
+
+    from neural_style.interrupts import Interrupted, deferred, signals_as_interrupts
+
+    path = tmp_path / "r.png"
+    with signals_as_interrupts() as state:
+        with pytest.raises(Interrupted):
+            with deferred():
+                signal.raise_signal(signal.SIGTERM)
+                save_image(torch.zeros(1, 3, 8, 8), path)
+                assert state.signum is None  # not yet delivered
+        assert state.exit_code == 143
+    assert load_image(path).shape == (1, 3, 8, 8)
+
+
+def test_sigterm_from_outside_saves_the_best_image(tmp_path, style):
+    """A real ``kill -TERM`` to a running command (on a pseudo-terminal, to see its progress bar start)."""
+    import pty
+    import select
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "o.png"
+    args = [sys.executable, "-m", "neural_style", str(_picture(tmp_path / "c.png")), str(style), "-o", str(out),
+            "--backbone", "random", "--arch", "vgg16", "--size", "32", "--steps", "100000"]
+    leader, follower = pty.openpty()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root)}
+    with subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=follower, env=env) as proc:
+        os.close(follower)
+        seen, deadline = b"", time.monotonic() + 120
+        while b"eval" not in seen and time.monotonic() < deadline:  # the bar shows evaluations
+            if select.select([leader], [], [], 1)[0]:
+                seen += os.read(leader, 4096)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 143
+    os.close(leader)
+    assert read_metadata(out)["stopped"] == "interrupted"
