@@ -1,12 +1,15 @@
-# Two commands for a fresh clone:
+# Three commands for a fresh clone:
 #   make notebook   set up .venv, then execute style_transfer.ipynb top to bottom in place
 #   make test       set up .venv, then run the test suite
+#   make lab        set up .venv and JupyterLab in it, then open the notebook (LAB_ARGS=--no-browser on a server)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
+LAB_READY := $(VENV)/.lab-ready
+LAB_ARGS ?=
 
-.PHONY: setup notebook test clean
+.PHONY: setup notebook test lab clean
 
 setup: $(READY)
 
@@ -25,6 +28,14 @@ notebook: $(READY)
 
 test: $(READY)
 	$(BIN)/python -m pytest
+
+# JupyterLab is installed only by this target, so that the set-up for tests and head-less runs stays lean.
+$(LAB_READY): $(READY) requirements-lab.txt
+	$(BIN)/python -m pip install --quiet -r requirements-lab.txt
+	touch $(LAB_READY)
+
+lab: $(LAB_READY)
+	$(BIN)/jupyter lab $(LAB_ARGS) style_transfer.ipynb
 
 clean:
 	rm -rf $(VENV)

@@ -79,7 +79,7 @@ class StylePanel(PanelForm):
         self.stop_button = w.Button(description="Stop", button_style="warning", icon="stop", disabled=True,
                                     layout=w.Layout(width="90px"))
         self.save_button = w.Button(description="Save PNG", icon="save", disabled=True, layout=w.Layout(width="110px"))
-        self.save_name = w.Text(value="", placeholder="file name (default: from the images)",
+        self.save_name = w.Text(value="", placeholder="file name for Save (default: from the images)",
                                 layout=w.Layout(width="300px", max_width="100%"))
         self.progress = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="100%"))
         self.preview = w.Image(format="png", layout=w.Layout(display="none", max_width="100%", height="auto"))
@@ -88,8 +88,8 @@ class StylePanel(PanelForm):
     def _layout(self, w: Any) -> Any:
         """Two columns that stay side by side: the controls' tabs (fixed width) and the output,
         which shrinks (the preview with it) rather than wrapping below the controls."""
-        output = w.VBox([w.HBox([self.run_button, self.stop_button, self.save_button]), self.save_name,
-                         self.progress, self.status, self.preview, self.curve],
+        output = w.VBox([w.HBox([self.run_button, self.stop_button, self.save_button]), self.progress, self.status,
+                         self.preview, self.curve, self.save_name],
                         layout=w.Layout(flex="1 1 0%", min_width="0", overflow="hidden"))
         controls = w.Box([self.tabs], layout=w.Layout(flex=f"0 0 {CONTROLS_WIDTH}px"))
         return w.HBox([controls, output], layout=w.Layout(width="100%", align_items="flex-start",

@@ -30,6 +30,7 @@ CHOICE_OPTIONS = {"preserve_colour": "preserve colour", "precision": "precision"
 PREVIEW_WIDTHS = (256, 384, 512, 768)
 COMMAND_SIZES = (("the panel's size", 0), ("512 px", 512), ("768 px", 768), ("1024 px", 1024), ("2048 px", 2048))
 CONTROLS_WIDTH = 410  # px: the controls column; the preview column takes the rest of the cell
+FIELD_WIDTH = CONTROLS_WIDTH - 40  # px: a control inside a tab (the tab's border and padding take the rest)
 
 
 class PanelForm:
@@ -67,7 +68,7 @@ class PanelForm:
                                   value=first_content, description="content", **field_layout())
         self.styles = w.SelectMultiple(options=[(p.name, p) for p in files], rows=5, description="style(s)",
                                        value=() if first_style is None else (first_style,), **field_layout())
-        upload = w.Layout(width="250px", margin="0 0 4px 124px")
+        upload = w.Layout(width="240px", margin="0 0 4px 124px")
         self.content_upload = w.FileUpload(accept="image/*", multiple=False, description="upload content",
                                            layout=upload)
         self.style_upload = w.FileUpload(accept="image/*", multiple=True, description="upload styles",
@@ -78,7 +79,7 @@ class PanelForm:
                                    layout=w.Layout(width="110px"))
         self.style_scale = w.FloatSlider(value=1.0, min=0.25, max=3.0, step=0.05, disabled=True,
                                          description="× result", continuous_update=False,
-                                         style={"description_width": "60px"}, layout=w.Layout(width="290px"))
+                                         style={"description_width": "60px"}, layout=w.Layout(width="250px"))
 
     def _weight_controls(self, w: Any) -> None:
         log = dict(base=10, readout_format=".3g", continuous_update=False, **field_layout())
@@ -88,7 +89,7 @@ class PanelForm:
                                 layout=w.Layout(width="125px"))
         self.tv_weight = w.FloatLogSlider(value=1e-4, min=-8, max=0, base=10, readout_format=".3g", disabled=True,
                                           continuous_update=False, description="γ", style={"description_width": "20px"},
-                                          layout=w.Layout(width="275px"))
+                                          layout=w.Layout(width="240px"))
         self.layer_weights = {layer: w.FloatSlider(value=1 / len(STYLE_LAYERS), min=0, max=1, step=0.05,
                                                    description=f"w {layer}", continuous_update=False, **field_layout())
                               for layer in STYLE_LAYERS}
@@ -100,7 +101,7 @@ class PanelForm:
         self.init = w.Dropdown(options=[*((s, s) for s in starts), *((f"image: {p.name}", p) for p in files)], value=starts[0],
                                description="start from", **field_layout())
         self.init_upload = w.FileUpload(accept="image/*", multiple=False, description="upload a start image",
-                                        layout=w.Layout(width="250px", margin="0 0 4px 124px"))
+                                        layout=w.Layout(width="240px", margin="0 0 4px 124px"))
         self.steps = w.IntSlider(value=100, min=10, max=1000, step=10, description="evaluations",
                                  continuous_update=False, **field_layout())
         self.size = w.IntSlider(value=192, min=64, max=1024, step=32, description="size (px)",
@@ -120,7 +121,7 @@ class PanelForm:
 
     def _command_controls(self, w: Any) -> None:
         self.command_size = w.Dropdown(options=COMMAND_SIZES, value=0, description="render at", **field_layout())
-        self.command = w.Textarea(value="", rows=7, layout=w.Layout(width=f"{CONTROLS_WIDTH - 10}px"))
+        self.command = w.Textarea(value="", rows=7, layout=w.Layout(width=f"{FIELD_WIDTH}px"))
         self.copy = w.HTML("")
         self.command_notes = w.HTML("")
 
@@ -131,8 +132,9 @@ class PanelForm:
                           w.HTML("<b>style layers</b> (0 leaves a layer out)"), *self.layer_weights.values()])
         run = w.VBox([self.statistic, self.init, self.init_upload, self.steps, self.size, self.seed,
                       *self.choices.values(), self.preview_width])
-        command = w.VBox([w.HTML("The same settings from a shell, in the project's folder with its "
-                                 "environment active; a larger size re-renders them larger:"),
+        command = w.VBox([w.HTML("<div style='line-height:1.4;margin-bottom:6px'>The same settings from a shell, in "
+                                 "the project's folder with its environment active; a larger size re-renders "
+                                 "them larger:</div>"),
                           self.command_size, self.command, self.copy, self.command_notes])
         tabs = w.Tab(children=[images, weights, run, command], layout=w.Layout(width=f"{CONTROLS_WIDTH}px"))
         for index, title in enumerate(("Images", "Weights", "Run", "Command")):
@@ -254,7 +256,7 @@ def field_layout() -> dict[str, Any]:
     """Style and layout of a full-width control in the controls column."""
     import ipywidgets as w
 
-    return {"style": {"description_width": "120px"}, "layout": w.Layout(width=f"{CONTROLS_WIDTH - 10}px")}
+    return {"style": {"description_width": "120px"}, "layout": w.Layout(width=f"{FIELD_WIDTH}px")}
 
 
 def rounded(value: float) -> float:

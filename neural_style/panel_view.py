@@ -29,7 +29,7 @@ def preview_png(image: Tensor, width: int) -> bytes:
     return buffer.getvalue()
 
 
-def loss_curve_svg(losses: Sequence[float], width: int = 360, height: int = 110) -> str:
+def loss_curve_svg(losses: Sequence[float], width: int = 360, height: int = 90) -> str:
     """The total loss per evaluation as an SVG line on a log axis ('' before two finite losses).
 
     The lowest and highest loss label the axis; the last loss is printed at the end of the line.
