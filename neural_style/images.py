@@ -179,8 +179,9 @@ def _read_pipe(path: Path) -> bytes:
                 chunk = os.read(fd, 1 << 20)
             except BlockingIOError:  # a writer is there but has sent nothing yet
                 if not select.select([fd], [], [], PIPE_TIMEOUT)[0]:
-                    raise ImageLoadError(f"{path} is a pipe that sent nothing for {PIPE_TIMEOUT:.0f} s; check the "
-                                         "command that writes to it, or give an image file.") from None
+                    sent = f"stopped after {total} bytes" if total else "sent nothing"
+                    raise ImageLoadError(f"{path} is a pipe that {sent} for {PIPE_TIMEOUT:.0f} s without closing; check "
+                                         "the command that writes to it, or give an image file.") from None
                 continue
             if not chunk and not total and time.monotonic() < grace_ends:  # no writer (yet)
                 time.sleep(0.05)

@@ -594,15 +594,28 @@ def _write_later(path: str, data: bytes, delay: float = 0.2) -> "threading.Threa
 
 
 def test_process_substitution_is_read(tmp_path):
-    """/dev/fd/N of a pipe whose writer sends its bytes a little late (what <(cat photo.png) gives)."""
+    """/dev/fd/N of a pipe whose writer sends its bytes a little late, in two parts, then closes it
+    (what <(cat photo.png) gives)."""
+    import threading
+    import time
+
     read_end, write_end = os.pipe()
-    try:
-        thread = _write_later(f"/dev/fd/{write_end}", _png_bytes())
-        image = load_image(f"/dev/fd/{read_end}")
-        thread.join(5)
-    finally:
-        os.close(read_end)
+    data = _png_bytes()
+
+    def write() -> None:
+        time.sleep(0.2)
+        os.write(write_end, data[: len(data) // 2])
+        time.sleep(0.1)
+        os.write(write_end, data[len(data) // 2:])
         os.close(write_end)
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    try:
+        image = load_image(f"/dev/fd/{read_end}")
+    finally:
+        thread.join(5)
+        os.close(read_end)
     assert image.shape == (1, 3, 24, 40)
 
 
