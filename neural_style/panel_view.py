@@ -37,7 +37,7 @@ def loss_curve_svg(losses: Sequence[float], width: int = 360, height: int = 90) 
     points = [(i, math.log10(v)) for i, v in enumerate(losses, 1) if math.isfinite(v) and v > 0]
     if len(points) < 2:
         return ""
-    left, right, top, bottom = 52, width - 8, 8, height - 18
+    left, right, top, bottom = 60, width - 8, 8, height - 18
     low, high = min(y for _, y in points), max(y for _, y in points)
     span, steps = (high - low) or 1.0, max(len(losses) - 1, 1)
 
