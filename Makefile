@@ -23,8 +23,11 @@ $(READY): requirements.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $(READY)
 
+# Executed into a temporary file that replaces the notebook only when every cell ran: a failed or
+# interrupted run leaves the committed notebook as it was (and its partial copy for a look).
 notebook: $(READY)
-	$(BIN)/papermill --cwd . style_transfer.ipynb style_transfer.ipynb
+	$(BIN)/papermill --cwd . style_transfer.ipynb style_transfer.run.ipynb
+	mv style_transfer.run.ipynb style_transfer.ipynb
 
 test: $(READY)
 	$(BIN)/python -m pytest
