@@ -5,10 +5,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from neural_style import cli
 from neural_style.backbones import load_backbone
@@ -24,14 +22,9 @@ def net():
 
 
 @pytest.fixture()
-def images(tmp_path: Path) -> Path:
-    folder = tmp_path / "images"
-    folder.mkdir()
-    rng = np.random.default_rng(1)
-    for name, shape in (("chelsea.png", (24, 32, 3)), ("great wave.jpg", (28, 28, 3)), ("brick.png", (16, 16, 3)),
-                        ("start.png", (24, 32, 3))):
-        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(folder / name)
-    return folder
+def images(image_folder) -> Path:
+    return image_folder([("chelsea.png", (24, 32, 3)), ("great wave.jpg", (28, 28, 3)), ("brick.png", (16, 16, 3)),
+                         ("start.png", (24, 32, 3))])
 
 
 def parsed_keywords(command: str) -> dict:

@@ -13,7 +13,6 @@ import threading
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -39,12 +38,8 @@ def net():
 
 
 @pytest.fixture()
-def images(tmp_path: Path) -> Path:
-    folder = tmp_path / "images"
-    folder.mkdir()
-    rng = np.random.default_rng(1)
-    for name, shape in (("chelsea.png", (24, 32, 3)), ("great_wave.jpg", (28, 28, 3)), ("brick.png", (16, 16, 3))):
-        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(folder / name)
+def images(image_folder) -> Path:
+    folder = image_folder([("chelsea.png", (24, 32, 3)), ("great_wave.jpg", (28, 28, 3)), ("brick.png", (16, 16, 3))])
     (folder / "README.md").write_text("not an image")
     return folder
 
