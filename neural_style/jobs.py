@@ -158,9 +158,11 @@ def command_line(settings: JobSettings, output: str | Path, backbone: BackboneIn
             notes.append(f"{keyword}={value!r}: the command has no option for it")
             continue
         args += option_arguments(options[keyword], value)
-    if settings.init_image is not None:
-        notes.append("it starts from an image, for which the command has no option: it starts from "
-                     "the content (noise for a texture)")
+    if isinstance(settings.init_image, Path):
+        args += ["--init-image", str(settings.init_image)]
+    elif settings.init_image is not None:
+        notes.append("it starts from the previous result, which exists only in this kernel: save it and "
+                     "pass the file with --init-image FILE")
     return shlex.join(args), notes
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -17,7 +18,7 @@ from torch import Tensor
 
 from .backbones import VGGFeatures
 from .batch import EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_STOPPED, PROG, Failure, Job, Plan
-from .images import ImageLoadError, read_image, resize
+from .images import ImageLoadError, read_image, resize, save_image
 from .interrupts import SignalState, deferred
 from .outputs import OutputError
 from .synthesis import StepInfo, SynthesisResult
@@ -37,6 +38,7 @@ class Inputs:
     masks: list[Tensor]
     content: Tensor | None
     style_paths: list[Path]
+    init_image: Tensor | None = None
 
 
 @dataclass
@@ -78,6 +80,64 @@ class Bar:
             self.bar.close()
 
 
+class LogLines:
+    """A progress line on stderr every tenth of the budget, for a log file or ``nohup`` (where no
+    bar is drawn); a ``synthesize`` callback."""
+
+    def __init__(self, label: str) -> None:
+        self.label, self.next_step, self.start = label, 1, time.perf_counter()
+
+    def __call__(self, info: StepInfo) -> None:
+        if info.step >= self.next_step or info.step == info.num_steps:
+            print(f"{PROG}: {self.label}: evaluation {info.step} of {info.num_steps}, loss {info.loss:.4g}, "
+                  f"{time.perf_counter() - self.start:.0f} s", file=sys.stderr, flush=True)
+            self.next_step = info.step + max(1, info.num_steps // 10)
+
+
+class Snapshots:
+    """Every ``every`` evaluations, the current image as ``folder/STEM-00050.png`` (``--save-every``:
+    the frames of a progress animation); a ``synthesize`` callback."""
+
+    def __init__(self, folder: Path, stem: str, every: int) -> None:
+        self.folder, self.stem, self.every = folder, stem, every
+
+    def __call__(self, info: StepInfo) -> None:
+        if info.step % self.every == 0:
+            save_image(info.image.detach().float().cpu(), self.folder / f"{self.stem}-{info.step:05d}.png",
+                       {"step": info.step, "loss": info.loss}, overwrite=True)
+
+
+def snapshot_folder(output: Path) -> Path:
+    """Where ``--save-every`` puts the intermediate images of ``output``: ``OUT-steps/`` beside it."""
+    return output.with_name(f"{output.stem}-steps")
+
+
+def make_snapshot_folders(jobs: Sequence[Job]) -> None:
+    """Create every job's ``--save-every`` folder before the network loads (OutputError if one cannot be)."""
+    for job in jobs:
+        folder = snapshot_folder(job.output)
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as error:
+            raise OutputError(f"Cannot create {folder} for --save-every: {error}") from error
+
+
+def callbacks(job: Job, args: argparse.Namespace, label: str) -> tuple[Callable[[StepInfo], None], Bar]:
+    """The command's ``synthesize`` callback for one job (bar or log lines, and snapshots), and its bar."""
+    bar = Bar(label, not args.quiet and sys.stderr.isatty())
+    steps: list[Callable[[StepInfo], None]] = [bar]
+    if not args.quiet and not sys.stderr.isatty():
+        steps.append(LogLines(label))
+    if args.save_every:
+        steps.append(Snapshots(snapshot_folder(job.output), job.output.stem, args.save_every))
+
+    def callback(info: StepInfo) -> None:
+        for step in steps:
+            step(info)
+
+    return callback, bar
+
+
 def run_jobs(net: VGGFeatures, plan: Plan, inputs: Inputs, args: argparse.Namespace, keywords: dict[str, Any],
              context: Context) -> int:
     """Run each job of ``plan`` and save its result; returns the exit code.
@@ -88,8 +148,9 @@ def run_jobs(net: VGGFeatures, plan: Plan, inputs: Inputs, args: argparse.Namesp
     """
     codes: list[int] = []
     for index, job in enumerate(plan.jobs):
+        label = f"{job.output.name} (image {index + 1} of {len(plan.jobs)})" if context.folder else job.output.name
         try:
-            result = run_job(net, job, inputs, args, keywords, context.synthesize)
+            result = run_job(net, job, inputs, args, keywords, context.synthesize, label)
             interrupted = save_protected(result, job, inputs, args, context.command)
         except (ImageLoadError, ValueError, OutputError) as error:
             if not context.folder:
@@ -107,17 +168,20 @@ def run_jobs(net: VGGFeatures, plan: Plan, inputs: Inputs, args: argparse.Namesp
 
 
 def run_job(net: VGGFeatures, job: Job, inputs: Inputs, args: argparse.Namespace, keywords: dict[str, Any],
-            synthesize: Callable[..., SynthesisResult]) -> SynthesisResult:
-    """One synthesis: the content read (in folder mode) and resized, the masks fitted to the result."""
+            synthesize: Callable[..., SynthesisResult], label: str) -> SynthesisResult:
+    """One synthesis: the content read (in folder mode) and resized, the masks fitted to the result,
+    the start image given with ``--init-image`` (resized by ``synthesize``)."""
     content = None
     if job.content is not None:
         content = resize(inputs.content if inputs.content is not None else read_image(job.content), args.size)
     if inputs.masks:
-        size = tuple((content if content is not None else inputs.styles[0]).shape[-2:])
+        size = keywords.get("size") or tuple((content if content is not None else inputs.styles[0]).shape[-2:])
         keywords = {**keywords, "masks": [resize(m, size).mean(dim=1)[0] for m in inputs.masks]}
-    bar = Bar(job.output.name, not args.quiet and sys.stderr.isatty())
+    if inputs.init_image is not None:
+        keywords = {**keywords, "init": inputs.init_image}
+    callback, bar = callbacks(job, args, label)
     try:
-        return synthesize(net, style=inputs.styles, content=content, callback=bar, **keywords)
+        return synthesize(net, style=inputs.styles, content=content, callback=callback, **keywords)
     finally:
         bar.close()
 

@@ -148,10 +148,14 @@ def test_unset_options_keep_synthesize_defaults(pictures: dict[str, Path], monke
     (["{content}", "{style}", "-o", "{out}", "--backbone", "vgg19", "--weights", "nowhere.pth"],
      cli.EXIT_BACKBONE, "nowhere.pth does not exist"),
     (["{content}", "{folder}", "-o", "{out}"], cli.EXIT_INPUT, "is a directory"),
+    (["{content}", "{style}", "-o", "{out}", "--init-image", "nowhere.png"], cli.EXIT_INPUT, "nowhere.png: no such file"),
+    (["--texture", "{style}", "-o", "{out}", "--texture-size", "8"], cli.EXIT_INPUT, "The result would be 8x8 px"),
+    (["{content}", "{style}", "-o", "{out}", "--save-every", "1"], cli.EXIT_OUTPUT, "for --save-every"),
 ])
 def test_errors_have_messages_and_exit_codes(pictures: dict[str, Path], tmp_path: Path, capsys, args, code,
                                              message) -> None:
     names = {k: str(v) for k, v in pictures.items()} | {"out": str(tmp_path / "o.png")}
+    (tmp_path / "o-steps").write_text("a file where --save-every's folder would go")
     argv = [a.format(**names) for a in args] + ["--size", "32", "--steps", "2"]
     if "--backbone" not in args:
         argv += ["--backbone", "random"]
@@ -168,6 +172,10 @@ def test_errors_have_messages_and_exit_codes(pictures: dict[str, Path], tmp_path
     (["a.png", "b.png", "-o", "o.png", "--steps", "many"], "argument --steps: invalid int value: 'many'"),
     (["a.png", "b.png", "-o", "o.png", "--no-such-option"], "unrecognized arguments: --no-such-option"),
     (["a.png", "b.png", "-o", "o.png", "--backbone", "resnet"], "argument --backbone: invalid choice: 'resnet'"),
+    (["a.png", "b.png", "-o", "o.png", "--texture-size", "64"], "--texture-size sets the size of a texture"),
+    (["a.png", "b.png", "-o", "o.png", "--init", "noise", "--init-image", "a.png"],
+     "give either --init noise or --init-image, not both"),
+    (["a.png", "b.png", "-o", "o.png", "--save-every", "0"], "argument --save-every: '0' is not a positive whole number of evaluations"),
 ])
 def test_usage_errors_exit_2(args, message, capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
@@ -324,3 +332,44 @@ def test_normalized_backbone_is_recorded(pictures: dict[str, Path], tmp_path: Pa
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert read_metadata(out)["backbone"]["normalized"] is True
+
+
+def test_texture_size_init_image_and_snapshots(pictures: dict[str, Path], tmp_path: Path) -> None:
+    """--texture-size makes a texture larger than its source (with the source's aspect ratio),
+    --save-every N writes the current image every N evaluations beside the result, and
+    --init-image starts a run from any image, resized to the result's size."""
+    big = tmp_path / "big.png"
+    assert cli.main(["--texture", str(pictures["style2"]), "-o", str(big), "-q", "--texture-size", "56",
+                     "--save-every", "2", *TINY[:4], "--steps", "4"]) == 0
+    assert tuple(load_image(big).shape) == (1, 3, 40, 56)  # style2 is 20 x 28
+    frames = sorted((tmp_path / "big-steps").iterdir())
+    assert [f.name for f in frames] == ["big-00002.png", "big-00004.png"]
+    assert read_metadata(frames[0])["step"] == 2
+
+    seen: dict = {}
+
+    def fake_synthesize(net, **keywords):
+        seen.update(keywords)
+        raise ValueError("stop here")
+
+    out = tmp_path / "out.png"
+    original = cli.synthesize
+    cli.synthesize = fake_synthesize
+    try:
+        assert cli.main([str(pictures["content"]), str(pictures["style"]), "-o", str(out), "-q",
+                         "--init-image", str(big), *TINY]) == cli.EXIT_INPUT
+    finally:
+        cli.synthesize = original
+    torch.testing.assert_close(seen["init"], load_image(big))
+
+
+def test_progress_lines_on_a_log_and_image_k_of_n(pictures: dict[str, Path], tmp_path: Path) -> None:
+    """With stderr a file (a log, nohup) the command prints a progress line every tenth of the
+    budget; in folder mode each names the image's place in the batch."""
+    proc = run_cli(pictures["folder"], pictures["style"], "-o", tmp_path / "out", "--backbone", "random",
+                   "--size", "32", "--steps", "20", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if ": evaluation " in line]
+    assert lines[0].startswith("neural-style: a.png (image 1 of 2): evaluation 1 of 20, loss ")
+    assert [line.split(": evaluation ")[1].split(" of")[0] for line in lines if "image 2 of 2" in line] == \
+        ["1", "3", "5", "7", "9", "11", "13", "15", "17", "19", "20"]

@@ -102,10 +102,16 @@ def test_command_line_round_trips_through_the_parser(images: Path) -> None:
 
 def test_command_line_says_what_it_cannot_express(images: Path) -> None:
     settings = JobSettings(styles=[images / "brick.png"], options={"masks": [1], "num_steps": 5},
-                           init_image=images / "start.png")
+                           init_image=torch.rand(1, 3, 8, 8))
     command, notes = command_line(settings, "t.png")
-    assert len(notes) == 2 and "masks" in notes[0] and "starts from an image" in notes[1]
+    assert len(notes) == 2 and "masks" in notes[0] and "previous result" in notes[1]
     assert "--masks" not in command and "--init" not in command
+
+
+def test_command_line_starts_from_an_image_file(images: Path) -> None:
+    settings = JobSettings(styles=[images / "brick.png"], options={"num_steps": 5}, init_image=images / "start.png")
+    command, notes = command_line(settings, "t.png")
+    assert notes == [] and shlex.split(command)[-2:] == ["--init-image", str(images / "start.png")]
 
 
 def test_option_words_and_numbers() -> None:

@@ -178,7 +178,7 @@ def test_uploads_are_stored_and_offered_everywhere(net, images: Path, tmp_path: 
     panel.init_upload.value = upload_value("start.png", data)
     assert panel.init.value == tmp_path / "results" / "uploads" / "start.png"
     assert panel.settings().init_image == panel.init.value and "init" not in panel.settings().options
-    assert "starts from an image" in panel.command_notes.value
+    assert f"--init-image {panel.init.value}" in panel.command.value
     panel.style_upload.value = upload_value("s1.png", data) + upload_value("s2.png", data)
     assert [p.name for p in panel.styles.value] == ["s1.png", "s2.png"]
     assert panel.settings().describe()["style_files"] == [str(p) for p in panel.styles.value]
