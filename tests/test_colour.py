@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from neural_style.backbones import load_backbone
+from neural_style.loading import load_backbone
 from neural_style.colour import (combine_luminance, luminance, match_colour, match_luminance, preserve_colour,
                                  rgb_to_yiq, yiq_to_rgb)
 from neural_style.synthesis import synthesize

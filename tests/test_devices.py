@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from neural_style import devices
-from neural_style.backbones import load_backbone
+from neural_style.loading import load_backbone
 from neural_style.statistics import get_statistic
 from neural_style.synthesis import CONTENT_LAYERS, STYLE_LAYERS, Objective
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from neural_style.backbones import load_backbone
+from neural_style.loading import load_backbone
 from neural_style.images import load_image
 from neural_style.inversion import invert, psnr
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from neural_style import cli
-from neural_style.backbones import load_backbone
+from neural_style.loading import load_backbone
 from neural_style.images import ImageLoadError, load_image, read_metadata
 from neural_style.jobs import (JobSettings, command_line, number, option_arguments, run_job, same_value,
                                saved_fields, store_upload)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from neural_style.backbones import load_backbone
+from neural_style.loading import load_backbone
 from neural_style.masks import (MaskedStatistic, check_masks, downsample, masked_describe, poolings_before,
                                 weighted_moments)
 from neural_style.statistics import get_statistic

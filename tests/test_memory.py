@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from neural_style import memory
-from neural_style.backbones import load_backbone
+from neural_style.loading import load_backbone
 from neural_style.memory import (InsufficientMemoryError, available_bytes, check_memory, estimate_bytes,
                                  largest_fitting_size)
 from neural_style.synthesis import CONTENT_LAYERS, STYLE_LAYERS, synthesize

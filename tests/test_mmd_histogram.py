@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from neural_style.backbones import load_backbone
+from neural_style.loading import load_backbone
 from neural_style.statistics import (MMD, STATISTICS, Gram, GramHistogram, MMDGaussian, MMDLinear, MMDPoly, blend,
                                      get_statistic, gram_loss, gram_matrix, match_histograms, quantiles)
 from neural_style.synthesis import synthesize

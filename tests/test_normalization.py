@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from neural_style import normalization
-from neural_style.backbones import load_backbone
+from neural_style.loading import load_backbone
 from neural_style.images import load_image
 from neural_style.normalization import channel_means, conv_layers, normalize_vgg, normalized_backbone
 

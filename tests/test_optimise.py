@@ -19,7 +19,7 @@ import torch
 from scipy.optimize._dcsrch import DCSRCH
 
 from neural_style import lbfgsb
-from neural_style.backbones import load_backbone
+from neural_style.loading import load_backbone
 from neural_style.images import load_image
 from neural_style.line_search import MoreThuente
 from neural_style.optimise import OPTIMIZERS, Stop, optimise

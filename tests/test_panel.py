@@ -22,7 +22,7 @@ pytest.importorskip("ipywidgets")
 from neural_style import cli  # noqa: E402
 from neural_style import panel as panel_module  # noqa: E402
 from neural_style import panel_form  # noqa: E402
-from neural_style.backbones import load_backbone  # noqa: E402
+from neural_style.loading import load_backbone  # noqa: E402
 from neural_style.images import load_image, read_metadata  # noqa: E402
 from neural_style.panel import StylePanel, show_panel  # noqa: E402
 from neural_style.panel_form import PREVIOUS, TEXTURE  # noqa: E402

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from neural_style.backbones import load_backbone
+from neural_style.loading import load_backbone
 from neural_style.images import resize
 from neural_style.synthesis import synthesize
 

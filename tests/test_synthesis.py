@@ -18,7 +18,7 @@ import torch
 from skimage.color import rgb2gray
 from skimage.metrics import structural_similarity
 
-from neural_style.backbones import load_backbone
+from neural_style.loading import load_backbone
 from neural_style.images import load_image, read_metadata, resize
 from neural_style.statistics import Gram, get_statistic
 from neural_style import synthesis
