@@ -25,7 +25,7 @@ from .backbones import UnknownLayerError
 from .checks import check_positive, check_seed, check_weight
 from .devices import autocast_dtype
 from .images import ImageLoadError, fitted_size, image_size, read_image
-from .memory import InsufficientMemoryError, check_memory, skeleton
+from .memory import check_memory, skeleton
 from .optimise import check_run
 from .outputs import OutputError, check_output, same_file
 from .schedule import run_sizes
@@ -201,12 +201,9 @@ def check_sizes(args: argparse.Namespace, keywords: dict[str, Any], device: Any,
             raise ValueError(f"{name} would be {h}x{w} px, too small for layer {layer}, which needs at least "
                              f"{need} px on each side; raise --size (or --style-size, --texture-size, "
                              "--style-scale).")
-    try:
-        check_memory(net, out, layers, optimizer=keywords.get("optimizer", "lbfgs"), device=device,
-                     target_sizes=[*style_sizes, *([out] if content_size else [])])
-    except InsufficientMemoryError as error:
-        raise InsufficientMemoryError(f"{error} On the command line: a smaller --size (or --style-size, "
-                                      "--texture-size, --style-scale).") from None
+    check_memory(net, out, layers, optimizer=keywords.get("optimizer", "lbfgs"), device=device,
+                 target_sizes=[*style_sizes, *([out] if content_size else [])],
+                 smaller="use a smaller --size, or --style-size, --texture-size, --style-scale")
 
 
 def read_content_sizes(plan: Plan, check: Any) -> None:

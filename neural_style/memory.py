@@ -112,9 +112,12 @@ def skeleton(arch: str = "vgg19") -> VGGFeatures:
         return VGGFeatures(arch, nn.Identity(), BackboneInfo("skeleton", arch, "none", "avg"))
 
 
+LIBRARY_HINT = "load the images with a smaller size: load_image(path, size)"
+
+
 def check_memory(backbone: VGGFeatures, size: tuple[int, int], layers: Sequence[str], *,
                  target_sizes: Sequence[tuple[int, int]] = (), available: int | None = None,
-                 device: torch.device | None = None, **kwargs) -> int:
+                 device: torch.device | None = None, smaller: str = LIBRARY_HINT, **kwargs) -> int:
     """Raise ``InsufficientMemoryError`` when a run at ``size`` would not fit on the backbone's device.
 
     Args:
@@ -124,6 +127,7 @@ def check_memory(backbone: VGGFeatures, size: tuple[int, int], layers: Sequence[
         target_sizes: (H, W) of the style and content images (one forward each, without gradients).
         available: free bytes (default: ``available_bytes`` of the device); when unknown, no check.
         device: the device the run will use (default: the backbone's; give it with a ``skeleton``).
+        smaller: how the caller's user asks for smaller images (the command names its options).
         **kwargs: ``element_size`` and ``optimizer`` of ``estimate_bytes``.
 
     Returns:
@@ -140,8 +144,8 @@ def check_memory(backbone: VGGFeatures, size: tuple[int, int], layers: Sequence[
     gib = 2**30
     if need > available:
         fit = largest_fitting_size(backbone, size, layers, available, **kwargs)
-        hint = (f"the largest size that fits is about {fit[0]}x{fit[1]} px (load the images with a smaller "
-                "size=...)" if fit else "no size fits; free memory or use another device")
+        hint = (f"the largest size that fits is about {fit[0]}x{fit[1]} px ({smaller})" if fit
+                else "no size fits; free memory or use another device")
         raise InsufficientMemoryError(
             f"A run at {size[0]}x{size[1]} px needs about {need / gib:.1f} GiB on {device}, but only "
             f"{available / gib:.1f} GiB is available; {hint}.")
@@ -149,7 +153,6 @@ def check_memory(backbone: VGGFeatures, size: tuple[int, int], layers: Sequence[
         if bytes_ > available:
             raise InsufficientMemoryError(
                 f"A style or content image of {target[0]}x{target[1]} px needs about {bytes_ / gib:.1f} GiB "
-                f"on {device} for its features, but only {available / gib:.1f} GiB is available; load it "
-                "with a smaller size=... (load_image(path, size)).")
+                f"on {device} for its features, but only {available / gib:.1f} GiB is available ({smaller}).")
     return max([need, *targets.values()])
 

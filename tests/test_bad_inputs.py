@@ -848,8 +848,8 @@ def test_output_name_of_255_bytes_is_written(tmp_path, style):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--size", "100000"], "needs about .* GiB .* On the command line: a smaller --size"),
-    (["--style-size", "100000"], "A style or content image of .* needs about"),
+    (["--size", "100000"], r"needs about .* GiB .*fits is about .* px \(use a smaller --size, or --style-size"),
+    (["--style-size", "100000"], r"A style or content image of .* needs about .* \(use a smaller --size"),
     (["--style-scale", "1000"], "needs about .* GiB"),
     (["--size", "8"], "would be .* too small for layer conv5_1"),
     (["--style-scale", "0.01"], "style_scale=0.01 makes style image 0"),
