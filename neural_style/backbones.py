@@ -199,6 +199,12 @@ class VGGFeatures(nn.Module):
         pools = sum(isinstance(m, (nn.AvgPool2d, nn.MaxPool2d)) for m in self.features[: deepest + 1])
         return 2 ** pools, self._names[deepest] if deepest >= 0 else ""
 
+    def poolings_before(self, layer: str) -> int:
+        """How many 2x2 poolings the network applies up to ``layer`` (``pool{b}`` counts itself):
+        the layer's map is the image's size divided by 2 that many times (rounded down)."""
+        index = self._resolve([layer])[0]
+        return sum(isinstance(m, (nn.AvgPool2d, nn.MaxPool2d)) for m in self.features[: index + 1])
+
     def check_layers(self, layers: Iterable[str]) -> None:
         """Raise ``UnknownLayerError`` (listing the valid names) if any name is unknown."""
         self._resolve(layers)

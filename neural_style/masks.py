@@ -31,8 +31,8 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from .backbones import VGGFeatures, _canonical
-from .statistics import Representation, StyleStatistic, _matrix_distance, _outer
+from .backbones import VGGFeatures
+from .statistics import Representation, StyleStatistic, matrix_distance, outer
 
 MASKABLE = ("gram", "mean", "mean_cov")
 
@@ -71,13 +71,6 @@ def check_masks(masks: Sequence[Tensor], *, num_styles: int, size: tuple[int, in
     return torch.stack(stacked)[:, None]
 
 
-def poolings_before(backbone: VGGFeatures, layer: str) -> int:
-    """How many 2x2 poolings the network applies before ``layer`` (``pool{b}`` counts itself)."""
-    backbone.check_layers([layer])
-    names = backbone.layer_names
-    return sum(name.startswith("pool") for name in names[: names.index(_canonical(layer)) + 1])
-
-
 def downsample(masks: Tensor, num_poolings: int) -> Tensor:
     """Apply ``num_poolings`` 2x2 average poolings (floor sizes, as the network does) to (R, 1, H, W)."""
     for _ in range(num_poolings):
@@ -110,7 +103,7 @@ def masked_describe(statistic: StyleStatistic, features: Tensor, weights: Tensor
     if statistic.name == "mean":
         return {"mean": mean}
     if statistic.name == "mean_cov":
-        return {"mean": mean, "cov": second - _outer(mean)}
+        return {"mean": mean, "cov": second - outer(mean)}
     raise ValueError(f"Masks work with the statistics {', '.join(MASKABLE)}, not {statistic.name!r}.")
 
 
@@ -143,8 +136,8 @@ class MaskedStatistic:
         for r in range(masks.shape[0]):
             for key, value in current.items():
                 a, b = value[r:r + 1], target[key][r:r + 1]
-                total = total + share[r] * (_matrix_distance(_outer(a), _outer(b)) if key == "mean"
-                                            else _matrix_distance(a, b))
+                total = total + share[r] * (matrix_distance(outer(a), outer(b)) if key == "mean"
+                                            else matrix_distance(a, b))
         return total
 
 
@@ -163,5 +156,5 @@ def masked_style_targets(backbone: VGGFeatures, styles: Sequence[Tensor], masks:
     per_style = [backbone(s, style_layers) for s in styles]
     masks = masks.to(next(backbone.parameters()).device)
     return {layer: statistic.target([statistic.base.describe(f[layer].float()) for f in per_style],
-                                    downsample(masks, poolings_before(backbone, layer)))
+                                    downsample(masks, backbone.poolings_before(layer)))
             for layer in style_layers}

@@ -151,12 +151,12 @@ def total_variation(image: Tensor, exponent: float = 2.0) -> Tensor:
     return (squared + 1e-8).pow(exponent / 2).sum()  # eps keeps the gradient finite at 0 for beta < 2
 
 
-def _outer(mean: Tensor) -> Tensor:
+def outer(mean: Tensor) -> Tensor:
     """(B, N) -> (B, N, N): mu mu^T."""
     return mean.unsqueeze(2) * mean.unsqueeze(1)
 
 
-def _matrix_distance(a: Tensor, b: Tensor) -> Tensor:
+def matrix_distance(a: Tensor, b: Tensor) -> Tensor:
     """1/(4 N^2) sum_ij (a_ij - b_ij)^2 for (B, N, N) matrices."""
     return (a - b).pow(2).sum() / (4.0 * a.shape[-1] ** 2)
 
@@ -187,7 +187,7 @@ class Gram:
         return {"gram": gram_matrix(features) / (features.shape[-1] * features.shape[-2])}
 
     def loss(self, features: Tensor, target: Representation) -> Tensor:
-        return _matrix_distance(self.describe(features)["gram"], target["gram"])
+        return matrix_distance(self.describe(features)["gram"], target["gram"])
 
 
 class Mean:
@@ -199,7 +199,7 @@ class Mean:
         return {"mean": feature_mean(features)}
 
     def loss(self, features: Tensor, target: Representation) -> Tensor:
-        return _matrix_distance(_outer(feature_mean(features)), _outer(target["mean"]))
+        return matrix_distance(outer(feature_mean(features)), outer(target["mean"]))
 
 
 class MeanCovariance:
@@ -215,8 +215,8 @@ class MeanCovariance:
 
     def loss(self, features: Tensor, target: Representation) -> Tensor:
         current = self.describe(features)
-        return (_matrix_distance(current["cov"], target["cov"])
-                + _matrix_distance(_outer(current["mean"]), _outer(target["mean"])))
+        return (matrix_distance(current["cov"], target["cov"])
+                + matrix_distance(outer(current["mean"]), outer(target["mean"])))
 
 
 # ------------------------------------------------------------------------------------------------

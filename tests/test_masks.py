@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from neural_style.loading import load_backbone
-from neural_style.masks import (MaskedStatistic, check_masks, downsample, masked_describe, poolings_before,
+from neural_style.masks import (MaskedStatistic, check_masks, downsample, masked_describe,
                                 weighted_moments)
 from neural_style.statistics import get_statistic
 from neural_style.synthesis import STYLE_LAYERS, synthesize
@@ -74,8 +74,8 @@ def test_downsampled_masks_have_each_layers_size(net, size):
     layers = ["conv1_1", "relu2_1", "pool2", "conv3_1", "conv4_2", "conv5_1", "pool5"]
     features = net(torch.rand((1, 3, *size)), layers)
     for layer in layers:
-        assert downsample(masks, poolings_before(net, layer)).shape[-2:] == features[layer].shape[-2:], layer
-    assert [poolings_before(net, l) for l in ("conv1_2", "pool1", "conv2_1", "pool5")] == [0, 1, 1, 5]
+        assert downsample(masks, net.poolings_before(layer)).shape[-2:] == features[layer].shape[-2:], layer
+    assert [net.poolings_before(l) for l in ("conv1_2", "pool1", "conv2_1", "pool5")] == [0, 1, 1, 5]
 
 
 def test_each_region_takes_its_own_style(net):
@@ -95,7 +95,7 @@ def test_each_region_takes_its_own_style(net):
     masked = MaskedStatistic(gram)
     stacked = check_masks([left, ~left], num_styles=2, size=(32, 48))
     for layer in ("conv1_1", "conv2_1"):
-        layer_masks = downsample(stacked, poolings_before(net, layer))
+        layer_masks = downsample(stacked, net.poolings_before(layer))
         own = [gram.describe(net(s, [layer])[layer]) for s in (red, blue)]
         features = net(result.image, [layer])[layer]
         matched = masked.loss(features, masked.target(own, layer_masks))
