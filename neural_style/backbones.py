@@ -50,7 +50,7 @@ CAFFE_VGG19_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 CAFFE_VGG19_SOURCE = ("VGG19 of Simonyan and Zisserman as trained in Caffe (the network of Gatys et al.), "
                       "Keras conversion, weights quantised per layer to 256 levels")
 TORCHVISION_VGG19_SOURCE = "torchvision's retrained ImageNet VGG19 (IMAGENET1K_V1)"
-# The paper's alpha / beta = 1e-3 was set for Caffe's VGG, which sees pixels in 0-255;
+# The default alpha / beta (like the paper's) was set for Caffe's VGG, which sees pixels in 0-255;
 # torchvision's VGG sees (x - mean) / std, about 255 * 0.226 = 58 times smaller inputs. A ReLU
 # network without its biases is positively homogeneous, so its activations scale with its input:
 # multiplying torchvision's activations by this factor puts them on the scale the paper's weights

@@ -167,7 +167,7 @@ def check_keywords(keywords: dict[str, Any], args: argparse.Namespace, num_style
     net = skeleton(arch_of(args))
     style_layers = keywords.get("style_layers", STYLE_LAYERS)
     net.check_layers([*style_layers, *(keywords.get("content_layers", CONTENT_LAYERS) if with_content else [])])
-    style_layer_weights(style_layers, keywords.get("layer_weights"))
+    style_layer_weights(net, style_layers, keywords.get("layer_weights"))
     for name in ("content_weight", "style_weight", "tv_weight"):
         if name in keywords:
             check_weight(name, keywords[name])

@@ -21,7 +21,7 @@ from torch import Tensor
 from .backbones import VGGFeatures
 from .checks import check_image, check_integer, check_positive, check_seed
 from .optimise import StepInfo, optimise, warn_if_early
-from .statistics import get_statistic
+from .statistics import content_loss, get_statistic
 from .synthesis import Objective, SynthesisResult, check_weight, initial_image
 
 InversionInit = Literal["noise", "style"]
@@ -61,7 +61,7 @@ def invert(backbone: VGGFeatures, image: Tensor, layer: str, *, init: InversionI
     device = next(backbone.parameters()).device
     with torch.no_grad():
         target = backbone(image.to(device), [layer])[layer].float()
-    energy = float(target.pow(2).sum())
+    energy = float(2 * content_loss(torch.zeros_like(target), target))  # ||Phi_0||^2 / M, as L_content divides by M
     if energy == 0:
         raise ValueError(f"The image's {layer} activations are all zero: there is nothing to invert.")
     objective = Objective(backbone, style_targets={}, content_targets={layer: target},

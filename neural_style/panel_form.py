@@ -21,7 +21,8 @@ from .images import ImageLoadError
 from .jobs import JobSettings, command_line, image_files, slug, store_upload
 from .panel_view import copy_button, status_html, uploaded_files
 from .statistics import STATISTICS
-from .synthesis import STYLE_LAYERS, synthesize
+from .memory import skeleton
+from .synthesis import STYLE_LAYERS, style_layer_weights, synthesize
 
 TEXTURE = "(texture)"           # the content menu's value for "none: texture"
 PREVIOUS = "(previous result)"  # the start menu's value for the panel's last result
@@ -84,14 +85,15 @@ class PanelForm:
     def _weight_controls(self, w: Any) -> None:
         log = dict(base=10, readout_format=".3g", continuous_update=False, **field_layout())
         self.content_weight = w.FloatLogSlider(value=1.0, min=-3, max=3, description="content weight α", **log)
-        self.style_weight = w.FloatLogSlider(value=1e3, min=0, max=6, description="style weight β", **log)
+        self.style_weight = w.FloatLogSlider(value=30.0, min=0, max=6, description="style weight β", **log)
         self.tv_on = w.Checkbox(value=False, description="total variation", indent=False,
                                 layout=w.Layout(width="125px"))
         self.tv_weight = w.FloatLogSlider(value=1e-4, min=-8, max=0, base=10, readout_format=".3g", disabled=True,
                                           continuous_update=False, description="γ", style={"description_width": "20px"},
                                           layout=w.Layout(width="240px"))
-        self.layer_weights = {layer: w.FloatSlider(value=1 / len(STYLE_LAYERS), min=0, max=1, step=0.05,
-                                                   description=f"w {layer}", continuous_update=False, **field_layout())
+        # Multipliers of synthesize's default w_l (proportional to 1 / N_l^2): 1 everywhere is the default.
+        self.layer_weights = {layer: w.FloatSlider(value=1.0, min=0, max=4, step=0.1,
+                                                   description=f"× w {layer}", continuous_update=False, **field_layout())
                               for layer in STYLE_LAYERS}
 
     def _run_controls(self, w: Any, files: Sequence[Path], preview_width: int) -> None:
@@ -129,7 +131,8 @@ class PanelForm:
         images = w.VBox([self.content, self.content_upload, self.styles, self.style_upload, self.blend_box,
                          w.HBox([self.scale_on, self.style_scale])])
         weights = w.VBox([self.content_weight, self.style_weight, w.HBox([self.tv_on, self.tv_weight]),
-                          w.HTML("<b>style layers</b> (0 leaves a layer out)"), *self.layer_weights.values()])
+                          w.HTML("<b>style layers</b>: multiples of the default w<sub>l</sub> ∝ "
+                                 "1/N<sub>l</sub><sup>2</sup> (0 leaves a layer out)"), *self.layer_weights.values()])
         run = w.VBox([self.statistic, self.init, self.init_upload, self.steps, self.size, self.seed,
                       *self.choices.values(), self.preview_width])
         command = w.VBox([w.HTML("<div style='line-height:1.4;margin-bottom:6px'>The same settings from a shell, in "
@@ -204,7 +207,7 @@ class PanelForm:
 
     def settings(self) -> JobSettings:
         """The job the widgets describe. Style layers with weight 0 are left out; settings equal
-        to ``synthesize``'s defaults (equal layer or blend weights) are not spelled out."""
+        to ``synthesize``'s defaults (its layer weights, equal blend weights) are not spelled out."""
         content = None if self.content.value == TEXTURE else self.content.value
         styles = list(self.styles.value)
         layers = [layer for layer, s in self.layer_weights.items() if s.value > 0]
@@ -214,9 +217,10 @@ class PanelForm:
             "statistic": self.statistic.value, "num_steps": self.steps.value, "seed": self.seed.value}
         if content is not None:
             options["content_weight"] = rounded(self.content_weight.value)
-        layer_weights = [self.layer_weights[layer].value for layer in layers]
-        if any(weight != 1 / len(layers) for weight in layer_weights):
-            options["layer_weights"] = layer_weights
+        multipliers = [self.layer_weights[layer].value for layer in layers]
+        if layers and any(m != 1 for m in multipliers):
+            defaults = style_layer_weights(skeleton(), layers, None)
+            options["layer_weights"] = [rounded(m * d) for m, d in zip(multipliers, defaults)]
         blend = [self.blend[s].value if s in self.blend else 1.0 for s in styles]
         if len(set(blend)) > 1:
             options["blend_weights"] = blend

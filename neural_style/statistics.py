@@ -116,7 +116,11 @@ def gram_loss(gram: Tensor, target: Tensor, num_positions: int) -> Tensor:
 
 
 def content_loss(features: Tensor, target: Tensor) -> Tensor:
-    """The paper's content loss L = 1/2 sum_ij (F_ij - P_ij)^2.
+    """Content loss L = 1/(2M) sum_ij (F_ij - P_ij)^2, M = H * W positions.
+
+    Departs from the paper's 1/2 sum_ij by the factor 1/M: the paper's sum grows with the image's
+    area while its style loss E_l (divided by M^2) does not, so one alpha / beta would stylise a
+    512 px image four times less than a 256 px one. Per position, the balance holds at every size.
 
     Args:
         features: F of the synthesised image, (B, N, H, W).
@@ -125,7 +129,7 @@ def content_loss(features: Tensor, target: Tensor) -> Tensor:
     Returns:
         Scalar.
     """
-    return 0.5 * (features - target).pow(2).sum()
+    return 0.5 * (features - target).pow(2).sum() / (features.shape[-1] * features.shape[-2])
 
 
 def total_variation(image: Tensor, exponent: float = 2.0) -> Tensor:

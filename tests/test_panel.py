@@ -97,14 +97,17 @@ def test_texture_choice_shows_its_label_and_switches_content_weight_off(net, ima
 
 def test_settings_follow_the_widgets(net, images: Path, tmp_path: Path) -> None:
     panel = StylePanel(net, images, tmp_path)
-    assert "layer_weights" not in panel.settings().options  # equal weights: synthesize's default
+    assert "layer_weights" not in panel.settings().options  # synthesize's default weights
     panel.layer_weights["conv2_1"].value = 0.0
     panel.layer_weights["conv5_1"].value = 0.5
     panel.style_weight.value = 1e4
     panel.statistic.value = "mean_cov"
     settings = panel.settings()
     assert settings.options["style_layers"] == ["conv1_1", "conv3_1", "conv4_1", "conv5_1"]
-    assert settings.options["layer_weights"] == pytest.approx([0.2, 0.2, 0.2, 0.5])
+    inverse_squares = [1 / 64**2, 1 / 256**2, 1 / 512**2, 1 / 512**2]  # N_l of the four layers left
+    defaults = [w / sum(inverse_squares) for w in inverse_squares]
+    assert settings.options["layer_weights"] == pytest.approx([defaults[0], defaults[1], defaults[2], 0.5 * defaults[3]],
+                                                              rel=5e-3)  # 3 significant digits
     assert settings.options["tv_weight"] == 0.0  # off until the checkbox is ticked
     assert settings.options["style_weight"] == pytest.approx(1e4) and settings.options["statistic"] == "mean_cov"
     assert "style_scale" not in settings.options and "blend_weights" not in settings.options

@@ -164,9 +164,9 @@ def test_gram_statistic_loss_is_the_papers_E_l():
     assert via_gram_loss == pytest.approx(naive, rel=1e-10)
 
 
-def test_content_loss_matches_naive_half_sum_of_squares():
+def test_content_loss_matches_naive_half_sum_of_squares_per_position():
     f, p = _rand(1, 3, 4, 5, seed=11), _rand(1, 3, 4, 5, seed=12)
-    expected = 0.5 * sum((a - b) ** 2 for a, b in zip(f.flatten().tolist(), p.flatten().tolist()))
+    expected = 0.5 * sum((a - b) ** 2 for a, b in zip(f.flatten().tolist(), p.flatten().tolist())) / (4 * 5)
     assert content_loss(f, p).item() == pytest.approx(expected, rel=1e-12)
     assert content_loss(f, f).item() == 0.0
 

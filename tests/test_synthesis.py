@@ -92,6 +92,18 @@ def test_texture_synthesis_reduces_held_out_layer_distance(random_vgg, brick64, 
     assert after < 1e-3 * before
 
 
+# The default w_l of VGG19's style layers (64, 128, 256, 512, 512 channels): proportional to 1 / N_l^2.
+DEFAULT_W = [w / sum(n ** -2 for n in (64, 128, 256, 512, 512)) for w in (n ** -2 for n in (64, 128, 256, 512, 512))]
+
+
+def test_default_layer_weights_follow_the_channel_counts(random_vgg):
+    weights = synthesis.style_layer_weights(random_vgg, STYLE_LAYERS, None)
+    assert weights == pytest.approx(DEFAULT_W, rel=1e-12) and sum(weights) == pytest.approx(1.0)
+    assert weights[0] == pytest.approx(64 * weights[3])  # conv1_1 counts 64 times conv4_1
+    assert synthesis.style_layer_weights(random_vgg, ["conv4_1", "conv5_1"], None) == pytest.approx([0.5, 0.5])
+    assert synthesis.style_layer_weights(None, ["conv1_1"], [2.0]) == [2.0]
+
+
 @pytest.mark.parametrize("statistic", ["mean", "mean_cov"])
 def test_other_statistics_reduce_their_loss(random_vgg, statistic):
     brick48 = resize(_to_tensor(skimage.data.brick()), 48)
@@ -105,8 +117,8 @@ def test_other_statistics_reduce_their_loss(random_vgg, statistic):
         f_style = random_vgg(brick48, list(STYLE_LAYERS))
         f_img = random_vgg(r.image, list(STYLE_LAYERS))
         f_init = random_vgg(_noise(48, 48, 0), list(STYLE_LAYERS))
-    recomputed = sum(stat.loss(f_img[l], stat.describe(f_style[l])).item() for l in STYLE_LAYERS) / 5
-    initial = sum(stat.loss(f_init[l], stat.describe(f_style[l])).item() for l in STYLE_LAYERS) / 5
+    recomputed = sum(w * stat.loss(f_img[l], stat.describe(f_style[l])).item() for l, w in zip(STYLE_LAYERS, DEFAULT_W))
+    initial = sum(w * stat.loss(f_init[l], stat.describe(f_style[l])).item() for l, w in zip(STYLE_LAYERS, DEFAULT_W))
     assert initial == pytest.approx(h[0]["style"], rel=1e-4)
     assert recomputed < 1e-2 * initial
 
@@ -169,10 +181,11 @@ def test_history_length_and_keys(random_vgg, small_style, optimizer):
     for rec in r.history:
         assert set(rec) == expected
         assert all(isinstance(v, float) and math.isfinite(v) for v in rec.values())
-        # texture: no content term; style weight 1e3 and tv weight 0 by default
+        # texture: no content term; style weight 30, w_l proportional to 1 / N_l^2 and tv weight 0 by default
         assert rec["content"] == 0.0 and rec["tv"] == 0.0
-        assert rec["total"] == pytest.approx(1e3 * rec["style"], rel=1e-5)
-        assert rec["style"] == pytest.approx(sum(rec[f"style/{l}"] for l in STYLE_LAYERS) / 5, rel=1e-5)
+        assert rec["total"] == pytest.approx(30 * rec["style"], rel=1e-5)
+        assert rec["style"] == pytest.approx(sum(w * rec[f"style/{l}"] for l, w in zip(STYLE_LAYERS, DEFAULT_W)),
+                                             rel=1e-5)
     totals = [rec["total"] for rec in r.history]
     assert r.best_step == 1 + int(np.argmin(totals))
     assert r.best_loss == min(totals)
