@@ -22,8 +22,8 @@ What is measured, for one content / style pair, in one run:
   closure it gives ``torch.optim.LBFGS``; ours is the length of the run's loss history, the count
   the command reports (line-search evaluations included);
 - the loss of both result PNGs under one yardstick, our float32 loss of the paper (Gram matrices
-  at conv1_1 ... conv5_1 with equal weights, content at conv4_2, alpha 1, beta 1e3, average
-  pooling), and, so that neither program is judged only by the other's objective, under the
+  at conv1_1 ... conv5_1 with equal weights, content at conv4_2 as ``statistics.content_loss``
+  computes it, alpha 1, beta 1e3, average pooling), and, so that neither program is judged only by the other's objective, under the
   peer's own objective (same layers, max pooling, its Gram and MSE normalisation, its weights
   and total variation) recomputed here;
 - the peak GPU memory allocated by torch in each process (CUDA only).

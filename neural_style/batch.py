@@ -24,7 +24,7 @@ from torch import Tensor
 from .backbones import UnknownLayerError
 from .checks import check_positive, check_seed, check_weight
 from .devices import autocast_dtype
-from .images import ImageLoadError, fitted_size, image_size, read_image
+from .images import IMAGE_SUFFIXES, ImageLoadError, fitted_size, image_size, read_image
 from .memory import check_memory, skeleton
 from .optimise import check_run
 from .outputs import OutputError, check_output, same_file
@@ -32,7 +32,6 @@ from .schedule import run_sizes
 from .synthesis import CONTENT_LAYERS, STYLE_LAYERS, style_layer_weights
 
 PROG = "neural-style"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 # Exit codes (also listed in --help).
 EXIT_OK = 0

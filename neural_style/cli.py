@@ -29,7 +29,7 @@ from typing import Any, Callable, Sequence
 from . import __version__, synthesis
 from .backbones import BackboneError, UnknownLayerError
 from .batch import (EXIT_BACKBONE, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_OUTPUT, EXIT_STOPPED,  # noqa: F401
-                    EXIT_USAGE, IMAGE_SUFFIXES, PROG, Job, Plan, check_keywords, check_outputs, check_sizes,
+                    EXIT_USAGE, PROG, Job, Plan, check_keywords, check_outputs, check_sizes,
                     folder_jobs, read_content_sizes, read_inputs)
 from .devices import resolve_device
 from .images import ImageLoadError, fitted_size, read_image, resize

@@ -27,6 +27,15 @@ from .checks import check_image, check_integer
 from .devices import InsufficientMemoryError, available_bytes
 from .outputs import check_name_lengths, temporary_prefix
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """The images of ``folder``: regular files with an image suffix (any case), hidden files left
+    out, sorted by name."""
+    return sorted(p for p in Path(folder).iterdir()
+                  if not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
 
 class ImageLoadError(ValueError):
     """An image file could not be used; the message names the file and says what to do."""

@@ -20,10 +20,9 @@ from torch import Tensor
 
 from .backbones import BackboneInfo, VGGFeatures
 from .cli import PROG, SYNTHESIS_OPTIONS, Option
-from .images import ImageLoadError, load_image
+from .images import IMAGE_SUFFIXES, ImageLoadError, load_image
 from .synthesis import StepInfo, SynthesisResult, synthesize
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 # Keywords that only mean something with a content image.
 CONTENT_ONLY = ("content_weight", "content_layers", "preserve_colour")
 LAST_RESULT = "the panel's previous result"
@@ -56,11 +55,6 @@ class JobSettings:
         if self.init_image is not None:
             names["init_file"] = str(self.init_image) if isinstance(self.init_image, Path) else LAST_RESULT
         return names
-
-
-def image_files(folder: str | Path) -> list[Path]:
-    """The images of ``folder`` (by suffix), sorted by name."""
-    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def slug(text: str) -> str:

@@ -52,12 +52,11 @@ import torch
 from torch import Tensor, nn
 
 from .backbones import VGGFeatures
-from .images import load_image
+from .images import IMAGE_SUFFIXES, image_files, load_image
 
 CALIBRATION_SIZE = 224
 FLOOR = 0.3
 PROJECT_IMAGES = Path(__file__).resolve().parent.parent / "images"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def conv_layers(backbone: VGGFeatures) -> list[str]:
@@ -66,12 +65,12 @@ def conv_layers(backbone: VGGFeatures) -> list[str]:
 
 
 def calibration_files(folder: str | Path | None = None) -> list[Path]:
-    """The calibration images: every PNG/JPEG in ``folder`` (default the project's images/), sorted."""
+    """The calibration images: every image file of ``folder`` (default the project's images/), sorted."""
     folder = PROJECT_IMAGES if folder is None else Path(folder)
-    files = sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+    files = image_files(folder) if folder.is_dir() else []
     if not files:
-        raise FileNotFoundError(f"No calibration images (*.png, *.jpg) in {folder}; pass calibration=[...] "
-                                "with images, or a folder that has some.")
+        raise FileNotFoundError(f"No calibration images ({', '.join(IMAGE_SUFFIXES)}) in {folder}; "
+                                "pass calibration=[...] with images, or a folder that has some.")
     return files
 
 

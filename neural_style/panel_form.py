@@ -17,8 +17,8 @@ from torch import Tensor
 
 from .backbones import VGGFeatures
 from .cli import literal_choices
-from .images import ImageLoadError
-from .jobs import JobSettings, command_line, image_files, slug, store_upload
+from .images import ImageLoadError, image_files
+from .jobs import JobSettings, command_line, slug, store_upload
 from .panel_view import copy_button, status_html, uploaded_files
 from .statistics import STATISTICS
 from .memory import skeleton
