@@ -205,6 +205,20 @@ class VGGFeatures(nn.Module):
         index = self._resolve([layer])[0]
         return sum(isinstance(m, (nn.AvgPool2d, nn.MaxPool2d)) for m in self.features[: index + 1])
 
+    def module_shapes(self, size: tuple[int, int], layers: Iterable[str]) -> list[tuple[int, int, int]]:
+        """(channels, H, W) of every module's output, in order, up to the deepest of ``layers``,
+        for an image of ``size`` = (H, W): convolutions set the channels, each pooling halves H and
+        W (rounding down)."""
+        deepest = max(self._resolve(layers), default=-1)
+        (h, w), channels, shapes = size, 3, []
+        for module in self.features[: deepest + 1]:
+            if isinstance(module, nn.Conv2d):
+                channels = module.out_channels
+            elif isinstance(module, (nn.AvgPool2d, nn.MaxPool2d)):
+                h, w = h // 2, w // 2
+            shapes.append((channels, h, w))
+        return shapes
+
     def check_layers(self, layers: Iterable[str]) -> None:
         """Raise ``UnknownLayerError`` (listing the valid names) if any name is unknown."""
         self._resolve(layers)

@@ -39,21 +39,6 @@ LBFGS_HISTORY = 20  # correction pairs kept by both L-BFGS-B implementations (op
 BREAKPOINT_ROWS = 1 << 21  # largest block of the Cauchy point search (lbfgsb.CHUNK_ALL)
 
 
-def _activation_elements(backbone: VGGFeatures, size: tuple[int, int], layers: Iterable[str]) -> list[int]:
-    """Elements (per image) of each module output up to the deepest of ``layers``, in order."""
-    indices = backbone._resolve(layers)
-    deepest = max(indices, default=-1)
-    h, w = size
-    channels, out = 3, []
-    for module in backbone.features[: deepest + 1]:
-        if isinstance(module, nn.Conv2d):
-            channels = module.out_channels
-        elif isinstance(module, (nn.AvgPool2d, nn.MaxPool2d)):
-            h, w = h // 2, w // 2
-        out.append(channels * h * w)
-    return out
-
-
 def estimate_bytes(backbone: VGGFeatures, size: tuple[int, int], layers: Iterable[str], *,
                    requires_grad: bool = True, element_size: int = 4, optimizer: str = "lbfgs") -> int:
     """Estimated peak memory of one loss evaluation at ``size`` = (H, W) (formula in the module docstring).
@@ -67,7 +52,7 @@ def estimate_bytes(backbone: VGGFeatures, size: tuple[int, int], layers: Iterabl
         element_size: bytes per activation element (4 for float32, 2 for bfloat16).
         optimizer: ``lbfgs``, ``scipy-lbfgsb`` or ``adam``: whose state is added (see the module).
     """
-    elements = _activation_elements(backbone, size, list(layers))
+    elements = [c * h * w for c, h, w in backbone.module_shapes(size, layers)]  # per image, module by module
     if not requires_grad:
         return element_size * max((a + b for a, b in zip([3 * size[0] * size[1], *elements], elements)),
                                   default=0) + OVERHEAD_BYTES

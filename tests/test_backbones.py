@@ -178,6 +178,8 @@ def test_vgg19_layer_shapes(vgg19):
     for name, (c, h, w) in VGG19_SHAPES.items():
         assert out[name].shape == (2, c, h, w), name
         assert vgg19.channels(name) == c
+        assert vgg19.module_shapes((64, 96), [name])[-1] == (c, h, w), name  # without running it
+    assert len(vgg19.module_shapes((64, 96), ["conv1_1", "conv4_2"])) == len(vgg19.module_shapes((64, 96), ["relu4_2"]))
 
 
 def test_vgg16_layer_shapes_and_missing_fourth_convs(vgg16):
