@@ -1,0 +1,228 @@
+"""Feed-forward texture synthesis: Ulyanov et al. 2016, "Texture Networks", with the instance
+normalisation of Ulyanov et al. 2017 ("Instance Normalization: The Missing Ingredient for Fast
+Stylization") or batch normalisation.
+
+The generator g_theta maps noise to an image in one forward pass. K noise tensors z_1 ... z_K,
+z_k of shape (B, 3, H / 2^(k-1), W / 2^(k-1)), each go through a convolution block; from the
+coarsest up, the running tensor is upsampled x2 (nearest), normalised and concatenated with the
+next finer block's output, and another block joins them. A 1x1 convolution and a sigmoid give
+RGB in [0, 1]. Every block is conv3x3 - norm - LeakyReLU, conv3x3 - norm - LeakyReLU,
+conv1x1 - norm - LeakyReLU with reflection padding; with ``width`` = 8 channels per scale the
+joins have 8, 16, ..., 8K channels, as in the paper. The network is fully convolutional, so it
+samples at any size (rounded up to a multiple of 2^(K-1), at least twice it, then cropped).
+
+It is trained once, with Adam over theta, on the Gatys loss of its samples under the fixed VGG:
+
+    min_theta  E_z [ sum_l w_l E_l(g_theta(z), a) ],   E_l = 1/(4 N_l^2 M_l^2) sum_ij (G^l - A^l)^2,
+
+each step on a batch of fresh noise. The loss of one batch is a noisy estimate, so "best" weights
+are those of the step with the lowest batch loss; an interrupted training keeps them.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Literal, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from .backbones import VGGFeatures
+from .checks import check_image, check_integer, check_positive, check_seed
+from .statistics import Gram
+from .synthesis import STYLE_LAYERS, style_layer_weights
+
+Norm = Literal["instance", "batch"]
+NOISE_CHANNELS = 3
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """What builds a generator: ``scales`` K noise inputs, ``width`` channels per scale, ``norm``."""
+
+    scales: int = 5
+    width: int = 8
+    norm: Norm = "instance"
+
+    def __post_init__(self) -> None:
+        check_integer("scales", self.scales)
+        check_integer("width", self.width)
+        if self.norm not in ("instance", "batch"):
+            raise ValueError(f"Unknown norm {self.norm!r}; choose 'instance' or 'batch'.")
+
+
+def _norm(channels: int, norm: Norm) -> nn.Module:
+    return nn.InstanceNorm2d(channels, affine=True) if norm == "instance" else nn.BatchNorm2d(channels)
+
+
+def _block(in_channels: int, out_channels: int, norm: Norm) -> nn.Sequential:
+    """conv3x3 - norm - LeakyReLU, twice, then conv1x1 - norm - LeakyReLU (reflection padding)."""
+    layers: list[nn.Module] = []
+    for kernel, channels in ((3, in_channels), (3, out_channels), (1, out_channels)):
+        layers += [nn.Conv2d(channels, out_channels, kernel, padding=kernel // 2, padding_mode="reflect"),
+                   _norm(out_channels, norm), nn.LeakyReLU(0.2)]
+    return nn.Sequential(*layers)
+
+
+class TextureNetwork(nn.Module):
+    """The multi-scale generator of Texture Networks (see the module docstring)."""
+
+    def __init__(self, config: GeneratorConfig = GeneratorConfig()) -> None:
+        super().__init__()
+        self.config = config
+        k, width = config.scales, config.width
+        self.inputs = nn.ModuleList(_block(NOISE_CHANNELS, width, config.norm) for _ in range(k))
+        # join j (j = 1 .. K-1, from the coarsest) sees j * width upsampled channels + width new ones
+        self.up_norms = nn.ModuleList(_norm(j * width, config.norm) for j in range(1, k))
+        self.joins = nn.ModuleList(_block((j + 1) * width, (j + 1) * width, config.norm) for j in range(1, k))
+        self.to_rgb = nn.Conv2d(k * width, 3, 1)
+
+    @property
+    def multiple(self) -> int:
+        """The generated size is rounded up to a multiple of this, 2^(K-1) (at least 2 of them), then cropped."""
+        return 2 ** (self.config.scales - 1)
+
+    def noise(self, count: int, size: tuple[int, int], seed: int, device: torch.device | str = "cpu") -> list[Tensor]:
+        """z_1 ... z_K for ``count`` samples of ``size`` = (H, W), finest first, uniform in [0, 1)."""
+        m = self.multiple
+        h, w = (max(2, math.ceil(s / m)) * m for s in size)  # reflection padding needs 2 px at z_K
+        generator = torch.Generator().manual_seed(seed)
+        return [torch.rand(count, NOISE_CHANNELS, h >> k, w >> k, generator=generator).to(device)
+                for k in range(self.config.scales)]
+
+    def forward(self, noise: Sequence[Tensor]) -> Tensor:
+        """Images (B, 3, H, W) in [0, 1] from the noise of ``noise()`` (finest first)."""
+        x = self.inputs[-1](noise[-1])
+        for j, z in enumerate(reversed(noise[:-1])):
+            up = self.up_norms[j](F.interpolate(x, scale_factor=2.0, mode="nearest"))
+            x = self.joins[j](torch.cat([up, self.inputs[-2 - j](z)], dim=1))
+        return torch.sigmoid(self.to_rgb(x))
+
+    @torch.no_grad()
+    def sample(self, size: tuple[int, int], *, count: int = 1, seed: int = 0) -> Tensor:
+        """``count`` textures (count, 3, H, W) of any ``size`` = (H, W); the same seed gives the same images."""
+        h, w = (check_integer(name, s) for name, s in zip(("height", "width"), size))
+        check_integer("count", count)
+        was_training = self.training
+        self.eval()
+        try:
+            device = next(self.parameters()).device
+            return self(self.noise(count, (h, w), check_seed(seed), device))[..., :h, :w]
+        finally:
+            self.train(was_training)
+
+
+@dataclass
+class TrainingResult:
+    """A trained generator (its best weights) and how training went.
+
+    ``history`` holds the batch loss sum_l w_l E_l (mean over the batch) of every step;
+    ``best_step`` (1-based) is the step whose weights were kept; ``stopped`` is "" or "interrupted".
+    """
+
+    network: TextureNetwork
+    history: list[float]
+    best_step: int
+    seconds: float
+    stopped: str = ""
+    params: dict = field(default_factory=dict)
+
+    @property
+    def best_loss(self) -> float:
+        return self.history[self.best_step - 1]
+
+
+def train_texture_network(backbone: VGGFeatures, style: Tensor, *, size: int = 128, num_steps: int = 300,
+                          batch_size: int = 4, lr: float = 0.01, config: GeneratorConfig = GeneratorConfig(),
+                          style_layers: Sequence[str] = STYLE_LAYERS, layer_weights: Sequence[float] | None = None,
+                          seed: int = 0, callback: Callable[[int, float], bool | None] | None = None
+                          ) -> TrainingResult:
+    """Train a texture network on one style image.
+
+    Args:
+        backbone: the fixed feature extractor (its device is used).
+        style: the texture (1, 3, H, W) in [0, 1]; its Gram matrices are the targets.
+        size: side of the square training samples in px.
+        num_steps: Adam steps, each on ``batch_size`` samples of fresh noise.
+        lr: Adam's learning rate.
+        config: the generator's shape and normalisation.
+        style_layers, layer_weights: as in ``synthesize`` (default w_l proportional to 1/N_l^2).
+        seed: seeds the weights' initialisation and the noise.
+        callback: called with (step, batch loss) after every step; returning True stops training.
+
+    Returns:
+        The generator with the weights of the step with the lowest batch loss. Ctrl-C (or any
+        KeyboardInterrupt) ends training early and returns those weights too.
+    """
+    style = check_image(style, "The style image")
+    size, num_steps, batch_size = (check_integer(n, v) for n, v in (("size", size), ("num_steps", num_steps),
+                                                                     ("batch_size", batch_size)))
+    lr, seed = check_positive("lr", lr), check_seed(seed)
+    min_side, deepest = backbone.min_size(style_layers)
+    if size < min_side:
+        raise ValueError(f"size {size} px is too small for {deepest}, which needs {min_side} px; train at {min_side} or more.")
+    weights = style_layer_weights(backbone, style_layers, layer_weights)
+    device = next(backbone.parameters()).device
+    gram = Gram()
+    with torch.no_grad():
+        style_features = backbone(style.to(device), list(style_layers))
+        targets = {layer: gram.describe(style_features[layer]) for layer in style_layers}
+
+    torch.manual_seed(seed)
+    network = TextureNetwork(config).to(device)
+    optimizer = torch.optim.Adam(network.parameters(), lr=lr)
+    history: list[float] = []
+    best_state, best_step, stopped = copy.deepcopy(network.state_dict()), 0, ""
+    began = time.perf_counter()
+    try:
+        for step in range(1, num_steps + 1):
+            images = network(network.noise(batch_size, (size, size), seed + step, device))
+            features = backbone(images, list(style_layers))
+            # matrix_distance sums over the batch: divide by it for the mean of sum_l w_l E_l
+            loss = sum(w * gram.loss(features[l], targets[l]) for l, w in zip(style_layers, weights)) / batch_size
+            history.append(float(loss.detach()))
+            if not best_step or history[-1] < history[best_step - 1]:  # the weights that made this batch
+                best_step, best_state = step, copy.deepcopy(network.state_dict())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if callback is not None and callback(step, history[-1]):
+                stopped = "stopped"
+                break
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    if not history:
+        raise KeyboardInterrupt("Training was interrupted before its first step; nothing to keep.")
+    network.load_state_dict(best_state)
+    params = {"task": "texture_network", "backbone": backbone.info.as_dict(), "size": size, "num_steps": num_steps,
+              "batch_size": batch_size, "lr": lr, "config": asdict(config), "style_layers": list(style_layers),
+              "layer_weights": weights, "seed": seed}
+    return TrainingResult(network, history, best_step, time.perf_counter() - began, stopped, params)
+
+
+def save_texture_network(network: TextureNetwork, path: str | Path) -> Path:
+    """Write the generator's configuration and state dict with ``torch.save`` (atomically)."""
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    torch.save({"config": asdict(network.config), "state_dict": network.state_dict()}, partial)
+    partial.replace(path)
+    return path
+
+
+def load_texture_network(path: str | Path, device: torch.device | str = "cpu") -> TextureNetwork:
+    """Read a generator written by ``save_texture_network`` (``torch.load(weights_only=True)``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No texture network at {path}; train one first (train_texture_network).")
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+        network = TextureNetwork(GeneratorConfig(**saved["config"]))
+        network.load_state_dict(saved["state_dict"])
+    except Exception as error:  # unpickling, a missing key, a wrong shape: all mean "not our file"
+        raise ValueError(f"{path} is not a texture network saved by save_texture_network ({error}).") from None
+    return network.to(device).eval()
