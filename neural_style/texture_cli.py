@@ -1,7 +1,9 @@
-"""The ``neural-style-texture-net`` command: train a texture network once, then sample from it.
+"""The ``neural-style-texture-net`` command: train a feed-forward network once, then use it.
 
     neural-style-texture-net train STYLE -o NET.pt [--size 128] [--steps 300] [--norm instance]
     neural-style-texture-net sample NET.pt -o OUT.png [--size 512] [--count 4] [--seed 0]
+    neural-style-texture-net train STYLE --photos FOLDER -o NET.pt      (a stylization network)
+    neural-style-texture-net stylize NET.pt PHOTO -o OUT.png [--size 512]
 
 ``train`` writes the generator's best weights (``texture_network.save_texture_network``), also
 when Ctrl-C, SIGTERM or SIGHUP ends it early; ``sample`` writes one PNG per sample (``OUT.png``,
@@ -19,10 +21,11 @@ from typing import Sequence
 from tqdm.auto import tqdm
 
 from .backbones import BackboneError
-from .images import ImageLoadError, load_image, save_image
+from .images import ImageLoadError, image_files, load_image, save_image
 from .interrupts import SignalState, signals_as_interrupts
 from .loading import BACKBONES, load_backbone
-from .texture_network import GeneratorConfig, load_texture_network, save_texture_network, train_texture_network
+from .texture_network import (GeneratorConfig, load_texture_network, save_texture_network, train_stylization_network,
+                              train_texture_network)
 
 PROG = "neural-style-texture-net"
 
@@ -44,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--backbone", choices=BACKBONES, default="auto", help="feature network (default auto)")
     train.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--photos", type=Path, default=None,
+                       help="a folder of photos: train a stylization network on crops of them")
+    train.add_argument("--photo-size", type=int, default=256, help="long side the photos are loaded at (default 256)")
     sample = commands.add_parser("sample", help="sample textures from trained weights")
     sample.add_argument("weights", type=Path, help="weights written by 'train'")
     sample.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
@@ -52,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--count", type=int, default=1, help="number of samples (default 1)")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--overwrite", action="store_true", help="replace existing files")
+    stylize = commands.add_parser("stylize", help="stylize a photo with a trained stylization network")
+    stylize.add_argument("weights", type=Path, help="weights written by 'train --photos'")
+    stylize.add_argument("photo", type=Path, help="the photo")
+    stylize.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
+    stylize.add_argument("--size", type=int, default=512, help="long side in px (default 512)")
+    stylize.add_argument("--seed", type=int, default=0)
+    stylize.add_argument("--overwrite", action="store_true", help="replace an existing file")
     return parser
 
 
@@ -61,7 +74,12 @@ def _train(args: argparse.Namespace, signals: SignalState) -> int:
     if not args.output.parent.is_dir():
         raise ValueError(f"{args.output.parent} is not a folder; create it first.")
     style = load_image(args.style, args.style_size or args.size)
-    config = GeneratorConfig(scales=args.scales, norm=args.norm)
+    photos = None
+    if args.photos is not None:
+        photos = [load_image(p, args.photo_size) for p in image_files(args.photos)] if args.photos.is_dir() else []
+        if not photos:
+            raise ValueError(f"{args.photos} is not a folder with images; give a folder of photos to train on.")
+    config = GeneratorConfig(scales=args.scales, norm=args.norm, content=photos is not None)
     net = load_backbone(args.backbone, device=args.device)
     bar = tqdm(total=args.steps, desc="training", file=sys.stderr)
 
@@ -69,8 +87,10 @@ def _train(args: argparse.Namespace, signals: SignalState) -> int:
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
 
-    result = train_texture_network(net, style, size=args.size, num_steps=args.steps, batch_size=args.batch,
-                                   lr=args.lr, config=config, seed=args.seed, callback=progress)
+    common = dict(size=args.size, num_steps=args.steps, batch_size=args.batch, lr=args.lr, config=config,
+                  seed=args.seed, callback=progress)
+    result = (train_texture_network(net, style, **common) if photos is None
+              else train_stylization_network(net, style, photos, **common))
     bar.close()
     save_texture_network(result.network, args.output)
     how = "interrupted; " if result.stopped else ""
@@ -99,13 +119,31 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stylize(args: argparse.Namespace) -> int:
+    if args.output.exists() and not args.overwrite:
+        raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it.")
+    network = load_texture_network(args.weights)
+    photo = load_image(args.photo, args.size)
+    began = time.perf_counter()
+    image = network.stylize(photo, seed=args.seed)
+    seconds = time.perf_counter() - began
+    save_image(image, args.output, {"task": "stylization_network", "weights": str(args.weights),
+                                    "photo": str(args.photo), "size": list(photo.shape[-2:]), "seed": args.seed},
+               overwrite=args.overwrite)
+    print(f"{args.output}: {photo.shape[-2]}x{photo.shape[-1]} in {seconds:.2f} s")
+    return 0
+
+
+COMMANDS = {"sample": _sample, "stylize": _stylize}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit code (1 for bad input, 128 + the signal's number for a
     training ended by a signal, after its best weights were written)."""
     args = build_parser().parse_args(argv)
     try:
         with signals_as_interrupts() as signals:
-            return _train(args, signals) if args.command == "train" else _sample(args)
+            return _train(args, signals) if args.command == "train" else COMMANDS[args.command](args)
     except (ImageLoadError, BackboneError, FileNotFoundError, FileExistsError, ValueError) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1

@@ -6,7 +6,8 @@ The generator g_theta maps noise to an image in one forward pass. K noise tensor
 z_k of shape (B, 3, H / 2^(k-1), W / 2^(k-1)), each go through a convolution block; from the
 coarsest up, the running tensor is upsampled x2 (nearest), normalised and concatenated with the
 next finer block's output, and another block joins them. A 1x1 convolution and a sigmoid give
-RGB in [0, 1]. Every block is conv3x3 - norm - LeakyReLU, conv3x3 - norm - LeakyReLU,
+RGB in [0, 1]. For stylization (``GeneratorConfig(content=True)``) each z_k is concatenated with
+the content photo downsampled to its size, as in the paper's stylization networks. Every block is conv3x3 - norm - LeakyReLU, conv3x3 - norm - LeakyReLU,
 conv1x1 - norm - LeakyReLU with reflection padding; with ``width`` = 8 channels per scale the
 joins have 8, 16, ..., 8K channels, as in the paper. The network is fully convolutional, so it
 samples at any size (rounded up to a multiple of 2^(K-1), at least twice it, then cropped).
@@ -15,7 +16,8 @@ It is trained once, with Adam over theta, on the Gatys loss of its samples under
 
     min_theta  E_z [ sum_l w_l E_l(g_theta(z), a) ],   E_l = 1/(4 N_l^2 M_l^2) sum_ij (G^l - A^l)^2,
 
-each step on a batch of fresh noise. The loss of one batch is a noisy estimate, so "best" weights
+each step on a batch of fresh noise; a stylization network adds alpha L_content(g(z, c), c) on
+random crops c of a set of photos. The loss of one batch is a noisy estimate, so "best" weights
 are those of the step with the lowest batch loss; an interrupted training keeps them.
 """
 
@@ -34,8 +36,9 @@ from torch.nn import functional as F
 
 from .backbones import VGGFeatures
 from .checks import check_image, check_integer, check_positive, check_seed
-from .statistics import Gram
-from .synthesis import STYLE_LAYERS, style_layer_weights
+from .images import resize
+from .statistics import Gram, content_loss
+from .synthesis import CONTENT_LAYERS, STYLE_LAYERS, check_weight, style_layer_weights
 
 Norm = Literal["instance", "batch"]
 NOISE_CHANNELS = 3
@@ -43,11 +46,13 @@ NOISE_CHANNELS = 3
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    """What builds a generator: ``scales`` K noise inputs, ``width`` channels per scale, ``norm``."""
+    """What builds a generator: ``scales`` K noise inputs, ``width`` channels per scale, ``norm``,
+    and whether each scale also sees a content image (a stylization network)."""
 
     scales: int = 5
     width: int = 8
     norm: Norm = "instance"
+    content: bool = False
 
     def __post_init__(self) -> None:
         check_integer("scales", self.scales)
@@ -76,7 +81,8 @@ class TextureNetwork(nn.Module):
         super().__init__()
         self.config = config
         k, width = config.scales, config.width
-        self.inputs = nn.ModuleList(_block(NOISE_CHANNELS, width, config.norm) for _ in range(k))
+        in_channels = NOISE_CHANNELS + (3 if config.content else 0)
+        self.inputs = nn.ModuleList(_block(in_channels, width, config.norm) for _ in range(k))
         # join j (j = 1 .. K-1, from the coarsest) sees j * width upsampled channels + width new ones
         self.up_norms = nn.ModuleList(_norm(j * width, config.norm) for j in range(1, k))
         self.joins = nn.ModuleList(_block((j + 1) * width, (j + 1) * width, config.norm) for j in range(1, k))
@@ -95,8 +101,13 @@ class TextureNetwork(nn.Module):
         return [torch.rand(count, NOISE_CHANNELS, h >> k, w >> k, generator=generator).to(device)
                 for k in range(self.config.scales)]
 
-    def forward(self, noise: Sequence[Tensor]) -> Tensor:
-        """Images (B, 3, H, W) in [0, 1] from the noise of ``noise()`` (finest first)."""
+    def forward(self, noise: Sequence[Tensor], content: Tensor | None = None) -> Tensor:
+        """Images (B, 3, H, W) in [0, 1] from the noise of ``noise()`` (finest first) and, for a
+        stylization network, content images (B, 3, H, W) of the finest noise's size."""
+        if self.config.content:
+            if content is None or content.shape[-2:] != noise[0].shape[-2:]:
+                raise ValueError("A stylization network needs content images of the noise's size.")
+            noise = [torch.cat([z, F.interpolate(content, size=z.shape[-2:], mode="area")], dim=1) for z in noise]
         x = self.inputs[-1](noise[-1])
         for j, z in enumerate(reversed(noise[:-1])):
             up = self.up_norms[j](F.interpolate(x, scale_factor=2.0, mode="nearest"))
@@ -106,13 +117,30 @@ class TextureNetwork(nn.Module):
     @torch.no_grad()
     def sample(self, size: tuple[int, int], *, count: int = 1, seed: int = 0) -> Tensor:
         """``count`` textures (count, 3, H, W) of any ``size`` = (H, W); the same seed gives the same images."""
+        if self.config.content:
+            raise ValueError("This is a stylization network: call stylize(content).")
         h, w = (check_integer(name, s) for name, s in zip(("height", "width"), size))
-        check_integer("count", count)
+        return self._generate((h, w), check_integer("count", count), check_seed(seed), None)
+
+    @torch.no_grad()
+    def stylize(self, content: Tensor, *, seed: int = 0) -> Tensor:
+        """The content image (1, 3, H, W) in [0, 1] in the trained style, (1, 3, H, W)."""
+        if not self.config.content:
+            raise ValueError("This is a texture network: call sample(size).")
+        content = check_image(content, "The content image")
+        h, w = content.shape[-2:]
+        return self._generate((h, w), 1, check_seed(seed), content)
+
+    def _generate(self, size: tuple[int, int], count: int, seed: int, content: Tensor | None) -> Tensor:
         was_training = self.training
         self.eval()
         try:
             device = next(self.parameters()).device
-            return self(self.noise(count, (h, w), check_seed(seed), device))[..., :h, :w]
+            noise = self.noise(count, size, seed, device)
+            if content is not None:  # pad to the noise's size; the crop below removes it
+                pad_h, pad_w = noise[0].shape[-2] - size[0], noise[0].shape[-1] - size[1]
+                content = F.pad(content.to(device), (0, pad_w, 0, pad_h), mode="replicate")
+            return self(noise, content)[..., :size[0], :size[1]]
         finally:
             self.train(was_training)
 
@@ -137,6 +165,64 @@ class TrainingResult:
         return self.history[self.best_step - 1]
 
 
+def _check_training(backbone: VGGFeatures, style: Tensor, size: int, num_steps: int, batch_size: int, lr: float,
+                    seed: int, style_layers: Sequence[str]) -> tuple[Tensor, int, int, int, float, int]:
+    """The checked arguments common to both trainings, or ValueError before any work."""
+    style = check_image(style, "The style image")
+    size, num_steps, batch_size = (check_integer(n, v) for n, v in (("size", size), ("num_steps", num_steps),
+                                                                     ("batch_size", batch_size)))
+    min_side, deepest = backbone.min_size(style_layers)
+    if size < min_side:
+        raise ValueError(f"size {size} px is too small for {deepest}, which needs {min_side} px; "
+                         f"train at {min_side} or more.")
+    return style, size, num_steps, batch_size, check_positive("lr", lr), check_seed(seed)
+
+
+def _style_loss(backbone: VGGFeatures, style: Tensor, style_layers: Sequence[str],
+                layer_weights: Sequence[float] | None) -> tuple[Callable[[dict[str, Tensor]], Tensor], list[float]]:
+    """sum_l w_l E_l of a batch's features against the style's Gram matrices, summed over the batch."""
+    weights = style_layer_weights(backbone, style_layers, layer_weights)
+    gram = Gram()
+    with torch.no_grad():
+        style_features = backbone(style.to(next(backbone.parameters()).device), list(style_layers))
+        targets = {layer: gram.describe(style_features[layer]) for layer in style_layers}
+
+    def loss(features: dict[str, Tensor]) -> Tensor:
+        return sum(w * gram.loss(features[l], targets[l]) for l, w in zip(style_layers, weights))
+
+    return loss, weights
+
+
+def _fit(network: TextureNetwork, batch_loss: Callable[[int], Tensor], num_steps: int, lr: float,
+         callback: Callable[[int, float], bool | None] | None) -> tuple[list[float], int, float, str]:
+    """Adam on ``batch_loss(step)``; keeps the weights of the lowest batch loss (also when interrupted).
+
+    Returns the history, the best step (1-based), the seconds and "" / "stopped" / "interrupted".
+    """
+    optimizer = torch.optim.Adam(network.parameters(), lr=lr)
+    history: list[float] = []
+    best_state, best_step, stopped = copy.deepcopy(network.state_dict()), 0, ""
+    began = time.perf_counter()
+    try:
+        for step in range(1, num_steps + 1):
+            loss = batch_loss(step)
+            history.append(float(loss.detach()))
+            if not best_step or history[-1] < history[best_step - 1]:  # the weights that made this batch
+                best_step, best_state = step, copy.deepcopy(network.state_dict())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if callback is not None and callback(step, history[-1]):
+                stopped = "stopped"
+                break
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    if not history:
+        raise KeyboardInterrupt("Training was interrupted before its first step; nothing to keep.")
+    network.load_state_dict(best_state)
+    return history, best_step, time.perf_counter() - began, stopped
+
+
 def train_texture_network(backbone: VGGFeatures, style: Tensor, *, size: int = 128, num_steps: int = 300,
                           batch_size: int = 4, lr: float = 0.01, config: GeneratorConfig = GeneratorConfig(),
                           style_layers: Sequence[str] = STYLE_LAYERS, layer_weights: Sequence[float] | None = None,
@@ -156,53 +242,92 @@ def train_texture_network(backbone: VGGFeatures, style: Tensor, *, size: int = 1
         callback: called with (step, batch loss) after every step; returning True stops training.
 
     Returns:
-        The generator with the weights of the step with the lowest batch loss. Ctrl-C (or any
-        KeyboardInterrupt) ends training early and returns those weights too.
+        The generator with the weights of the step with the lowest batch loss (the mean over the
+        batch of sum_l w_l E_l). Ctrl-C (or any KeyboardInterrupt) ends training early and
+        returns those weights too.
     """
-    style = check_image(style, "The style image")
-    size, num_steps, batch_size = (check_integer(n, v) for n, v in (("size", size), ("num_steps", num_steps),
-                                                                     ("batch_size", batch_size)))
-    lr, seed = check_positive("lr", lr), check_seed(seed)
-    min_side, deepest = backbone.min_size(style_layers)
-    if size < min_side:
-        raise ValueError(f"size {size} px is too small for {deepest}, which needs {min_side} px; train at {min_side} or more.")
-    weights = style_layer_weights(backbone, style_layers, layer_weights)
+    if config.content:
+        raise ValueError("A texture network has no content input; use GeneratorConfig(content=False).")
+    style, size, num_steps, batch_size, lr, seed = _check_training(backbone, style, size, num_steps, batch_size,
+                                                                   lr, seed, style_layers)
+    style_loss, weights = _style_loss(backbone, style, style_layers, layer_weights)
     device = next(backbone.parameters()).device
-    gram = Gram()
-    with torch.no_grad():
-        style_features = backbone(style.to(device), list(style_layers))
-        targets = {layer: gram.describe(style_features[layer]) for layer in style_layers}
-
     torch.manual_seed(seed)
     network = TextureNetwork(config).to(device)
-    optimizer = torch.optim.Adam(network.parameters(), lr=lr)
-    history: list[float] = []
-    best_state, best_step, stopped = copy.deepcopy(network.state_dict()), 0, ""
-    began = time.perf_counter()
-    try:
-        for step in range(1, num_steps + 1):
-            images = network(network.noise(batch_size, (size, size), seed + step, device))
-            features = backbone(images, list(style_layers))
-            # matrix_distance sums over the batch: divide by it for the mean of sum_l w_l E_l
-            loss = sum(w * gram.loss(features[l], targets[l]) for l, w in zip(style_layers, weights)) / batch_size
-            history.append(float(loss.detach()))
-            if not best_step or history[-1] < history[best_step - 1]:  # the weights that made this batch
-                best_step, best_state = step, copy.deepcopy(network.state_dict())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if callback is not None and callback(step, history[-1]):
-                stopped = "stopped"
-                break
-    except KeyboardInterrupt:
-        stopped = "interrupted"
-    if not history:
-        raise KeyboardInterrupt("Training was interrupted before its first step; nothing to keep.")
-    network.load_state_dict(best_state)
+
+    def batch_loss(step: int) -> Tensor:
+        images = network(network.noise(batch_size, (size, size), seed + step, device))
+        return style_loss(backbone(images, list(style_layers))) / batch_size
+
+    history, best_step, seconds, stopped = _fit(network, batch_loss, num_steps, lr, callback)
     params = {"task": "texture_network", "backbone": backbone.info.as_dict(), "size": size, "num_steps": num_steps,
               "batch_size": batch_size, "lr": lr, "config": asdict(config), "style_layers": list(style_layers),
               "layer_weights": weights, "seed": seed}
-    return TrainingResult(network, history, best_step, time.perf_counter() - began, stopped, params)
+    return TrainingResult(network, history, best_step, seconds, stopped, params)
+
+
+def random_crops(photos: Sequence[Tensor], count: int, size: int, generator: torch.Generator) -> Tensor:
+    """``count`` random size x size crops (count, 3, size, size) of ``photos`` (each (1, 3, H, W) with
+    both sides >= size), each from a photo drawn at random and flipped left-right half of the time."""
+    crops = []
+    for _ in range(count):
+        photo = photos[int(torch.randint(len(photos), (1,), generator=generator))]
+        h, w = photo.shape[-2:]
+        top = int(torch.randint(h - size + 1, (1,), generator=generator))
+        left = int(torch.randint(w - size + 1, (1,), generator=generator))
+        crop = photo[..., top:top + size, left:left + size]
+        crops.append(crop.flip(-1) if torch.rand(1, generator=generator) < 0.5 else crop)
+    return torch.cat(crops)
+
+
+def train_stylization_network(backbone: VGGFeatures, style: Tensor, photos: Sequence[Tensor], *, size: int = 128,
+                              num_steps: int = 300, batch_size: int = 4, lr: float = 0.01,
+                              content_weight: float = 1.0, style_weight: float = 30.0,
+                              config: GeneratorConfig = GeneratorConfig(content=True),
+                              content_layers: Sequence[str] = CONTENT_LAYERS,
+                              style_layers: Sequence[str] = STYLE_LAYERS, layer_weights: Sequence[float] | None = None,
+                              seed: int = 0, callback: Callable[[int, float], bool | None] | None = None
+                              ) -> TrainingResult:
+    """Train a stylization network for one style on random crops of ``photos``.
+
+    Each step draws ``batch_size`` crops c of ``size`` px and minimises the mean over the batch of
+    alpha L_content(g(z, c), c) + beta sum_l w_l E_l(g(z, c), a), ``synthesize``'s loss and defaults.
+    Photos whose shorter side is below ``size`` are enlarged to it. Other arguments and the
+    result as in ``train_texture_network``.
+    """
+    if not config.content:
+        raise ValueError("A stylization network needs the content input; use GeneratorConfig(content=True).")
+    if not photos:
+        raise ValueError("Give at least one photo to train on.")
+    style, size, num_steps, batch_size, lr, seed = _check_training(backbone, style, size, num_steps, batch_size,
+                                                                   lr, seed, style_layers)
+    photos = [check_image(p, f"Photo {i}") for i, p in enumerate(photos)]
+    photos = [p if min(p.shape[-2:]) >= size else resize(p, tuple(math.ceil(s * size / min(p.shape[-2:]))
+                                                                   for s in p.shape[-2:])) for p in photos]
+    content_weight, style_weight = (check_weight(n, v) for n, v in (("content_weight", content_weight),
+                                                                      ("style_weight", style_weight)))
+    style_loss, weights = _style_loss(backbone, style, style_layers, layer_weights)
+    device = next(backbone.parameters()).device
+    torch.manual_seed(seed)
+    network = TextureNetwork(config).to(device)
+    generator = torch.Generator().manual_seed(seed)
+    layers = [*content_layers, *style_layers]
+
+    def batch_loss(step: int) -> Tensor:
+        crops = random_crops(photos, batch_size, size, generator).to(device)
+        with torch.no_grad():
+            targets = backbone(crops, list(content_layers))
+        features = backbone(network(network.noise(batch_size, (size, size), seed + step, device), crops), layers)
+        content = sum(content_loss(features[l], targets[l]) for l in content_layers)
+        return (content_weight * content + style_weight * style_loss(features)) / batch_size
+
+    history, best_step, seconds, stopped = _fit(network, batch_loss, num_steps, lr, callback)
+    params = {"task": "stylization_network", "backbone": backbone.info.as_dict(), "size": size,
+              "num_steps": num_steps, "batch_size": batch_size, "lr": lr, "config": asdict(config),
+              "photos": len(photos), "content_weight": content_weight, "style_weight": style_weight,
+              "content_layers": list(content_layers), "style_layers": list(style_layers),
+              "layer_weights": weights, "seed": seed}
+    return TrainingResult(network, history, best_step, seconds, stopped, params)
 
 
 def save_texture_network(network: TextureNetwork, path: str | Path) -> Path:
