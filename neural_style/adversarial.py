@@ -35,14 +35,15 @@ import torch
 from torch import Tensor, nn
 
 from .backbones import VGGFeatures
-from .checks import check_image, check_integer, check_positive
+from .checks import check_image, check_integer, check_positive, check_weight
 from .discriminators import (DISCRIMINATORS, LogisticDiscriminator, MLPDiscriminator,  # noqa: F401 (re-exported)
                              QuadraticDiscriminator, discriminator_accuracy, discriminator_loss, generator_loss,
                              moment_distances)
 from .images import save_image
 from .statistics import content_loss, feature_covariance, feature_mean
 from .optimise import BUDGET, Record, StepInfo, Stop, StopRun, warn_if_early
-from .synthesis import CONTENT_LAYERS, STYLE_LAYERS, check_weight, initial_image, style_layer_weights
+from .layers import CONTENT_LAYERS, STYLE_LAYERS, style_layer_weights
+from .synthesis import initial_image
 
 DiscriminatorName = Literal["logistic", "quadratic", "mlp"]
 Init = Literal["auto", "content", "noise", "style"]

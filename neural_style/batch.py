@@ -29,7 +29,7 @@ from .memory import check_memory, skeleton
 from .optimise import check_run
 from .outputs import OutputError, check_output, same_file
 from .schedule import run_sizes
-from .synthesis import CONTENT_LAYERS, STYLE_LAYERS, style_layer_weights
+from .layers import CONTENT_LAYERS, STYLE_LAYERS, style_layer_weights
 
 PROG = "neural-style"
 

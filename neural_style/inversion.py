@@ -19,10 +19,10 @@ import torch
 from torch import Tensor
 
 from .backbones import VGGFeatures
-from .checks import check_image, check_integer, check_positive, check_seed
+from .checks import check_image, check_integer, check_positive, check_seed, check_weight
 from .optimise import StepInfo, optimise, warn_if_early
 from .statistics import content_loss, get_statistic
-from .synthesis import Objective, SynthesisResult, check_weight, initial_image
+from .synthesis import Objective, SynthesisResult, initial_image
 
 InversionInit = Literal["noise", "style"]
 

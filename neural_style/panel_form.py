@@ -22,7 +22,8 @@ from .jobs import JobSettings, command_line, slug, store_upload
 from .panel_view import copy_button, status_html, uploaded_files
 from .statistics import STATISTICS
 from .memory import skeleton
-from .synthesis import STYLE_LAYERS, style_layer_weights, synthesize
+from .layers import STYLE_LAYERS, style_layer_weights
+from .synthesis import synthesize
 
 TEXTURE = "(texture)"           # the content menu's value for "none: texture"
 PREVIOUS = "(previous result)"  # the start menu's value for the panel's last result

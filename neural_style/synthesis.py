@@ -27,6 +27,7 @@ from .backbones import VGGFeatures
 from .checks import check_image, check_positive, check_seed, check_weight
 from .devices import Precision, autocast_dtype, prepare_for_speed
 from .images import resize, save_image
+from .layers import CONTENT_LAYERS, STYLE_LAYERS, style_layer_weights  # noqa: F401 (re-exported)
 from .masks import MaskedStatistic, check_masks, masked_style_targets
 from .memory import check_memory
 from .schedule import (MIN_STYLE_SIDE, SMALLEST_SCALE, Schedule, coarse_to_fine, run_sizes,  # noqa: F401
@@ -36,8 +37,6 @@ from .optimise import (BUDGET, OptimizerName, StepInfo, StopKind, SynthesisNotic
 from .statistics import (Representation, StyleStatistic, blend, content_loss, get_statistic,
                          total_variation)
 
-CONTENT_LAYERS = ("conv4_2",)
-STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 Init = Literal["auto", "content", "noise", "style"]
 
 
@@ -163,29 +162,6 @@ def _autocast(backbone: VGGFeatures, dtype: torch.dtype | None) -> torch.autocas
 def _features(backbone: VGGFeatures, image: Tensor, layers: Sequence[str]) -> dict[str, Tensor]:
     """The backbone's activations, computed in the channels-last layout (see devices.prepare_for_speed)."""
     return backbone(image.contiguous(memory_format=torch.channels_last), layers)
-
-
-def style_layer_weights(backbone: VGGFeatures | None, style_layers: Sequence[str],
-                        layer_weights: Sequence[float] | None) -> list[float]:
-    """Checked w_l, one per style layer; default w_l = N_l^-2 / sum_k N_k^-2 (N_l channels).
-
-    ``backbone`` (for N_l) may be None when ``layer_weights`` are given.
-
-    Departs from the paper's equal w_l = 1/5, as Gatys's own code (1e3 / N_l^2) and neural-style
-    (Gram divided by N_l M_l) do: with equal weights conv4_1 owns 90-98% of the style loss and
-    its gradient (``benchmarks/layer_shares.py``), and paintings whose deep statistics lie close
-    to the photo's (Turner's shipwreck) leave the photo almost unchanged. 1/N_l^2 gives conv1_1
-    64 times the weight of conv4_1, so the brush strokes of the shallow layers come through.
-    """
-    if not style_layers:
-        raise ValueError("Give at least one style layer (style_layers is empty).")
-    if layer_weights is None:
-        inverse_squares = [backbone.channels(layer) ** -2.0 for layer in style_layers]
-        layer_weights = [w / sum(inverse_squares) for w in inverse_squares]
-    weights = list(layer_weights)
-    if len(weights) != len(style_layers):
-        raise ValueError(f"{len(weights)} layer weights for {len(style_layers)} style layers; give one per layer.")
-    return [check_weight(f"layer weight {i} ({layer})", w) for i, (layer, w) in enumerate(zip(style_layers, weights))]
 
 
 def _check_size_pair(size: Any) -> None:

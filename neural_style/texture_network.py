@@ -35,10 +35,10 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .backbones import VGGFeatures
-from .checks import check_image, check_integer, check_positive, check_seed
+from .checks import check_image, check_integer, check_positive, check_seed, check_weight
 from .images import resize
 from .statistics import Gram, content_loss
-from .synthesis import CONTENT_LAYERS, STYLE_LAYERS, check_weight, style_layer_weights
+from .layers import CONTENT_LAYERS, STYLE_LAYERS, style_layer_weights
 
 Norm = Literal["instance", "batch"]
 NOISE_CHANNELS = 3

@@ -22,6 +22,7 @@ from neural_style.loading import load_backbone
 from neural_style.images import load_image, read_metadata, resize
 from neural_style.statistics import Gram, get_statistic
 from neural_style import synthesis
+from neural_style.layers import style_layer_weights
 from neural_style.synthesis import (SMALLEST_SCALE, STYLE_LAYERS, StepInfo, SynthesisNotice, SynthesisResult,
                                     coarse_to_fine, style_distance, synthesize)
 
@@ -97,11 +98,11 @@ DEFAULT_W = [w / sum(n ** -2 for n in (64, 128, 256, 512, 512)) for w in (n ** -
 
 
 def test_default_layer_weights_follow_the_channel_counts(random_vgg):
-    weights = synthesis.style_layer_weights(random_vgg, STYLE_LAYERS, None)
+    weights = style_layer_weights(random_vgg, STYLE_LAYERS, None)
     assert weights == pytest.approx(DEFAULT_W, rel=1e-12) and sum(weights) == pytest.approx(1.0)
     assert weights[0] == pytest.approx(64 * weights[3])  # conv1_1 counts 64 times conv4_1
-    assert synthesis.style_layer_weights(random_vgg, ["conv4_1", "conv5_1"], None) == pytest.approx([0.5, 0.5])
-    assert synthesis.style_layer_weights(None, ["conv1_1"], [2.0]) == [2.0]
+    assert style_layer_weights(random_vgg, ["conv4_1", "conv5_1"], None) == pytest.approx([0.5, 0.5])
+    assert style_layer_weights(None, ["conv1_1"], [2.0]) == [2.0]
 
 
 @pytest.mark.parametrize("statistic", ["mean", "mean_cov"])
