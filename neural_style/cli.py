@@ -120,7 +120,7 @@ SYNTHESIS_OPTIONS: tuple[Option, ...] = (
     Option("blend_weights", "one weight per style: the style target is their weighted average",
            float, flag="--blend", nargs="+", metavar="W"),
     Option("content_weight", "alpha, weight of the content loss", metavar="ALPHA"),
-    Option("style_weight", "beta, weight of the style loss (default 30: alpha/beta = 1/30)", metavar="BETA"),
+    Option("style_weight", "beta, weight of the style loss (alpha/beta = 1/30 at the defaults)", metavar="BETA"),
     Option("content_layers", "layers whose features the result must keep", str, nargs="+", metavar="LAYER"),
     Option("style_layers", "layers whose statistics the result must match", str, nargs="+", metavar="LAYER"),
     Option("layer_weights", "w_l, one per style layer (default: proportional to 1/N_l^2, summing to 1)", float,

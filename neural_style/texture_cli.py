@@ -31,7 +31,8 @@ PROG = "neural-style-texture-net"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Feed-forward texture synthesis (Ulyanov et al. 2016).")
+    parser = argparse.ArgumentParser(prog=PROG, description="Feed-forward texture synthesis and stylization "
+                                     "(Ulyanov et al. 2016).")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a generator on one texture")
     train.add_argument("style", type=Path, help="the texture image")
