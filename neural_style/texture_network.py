@@ -149,8 +149,9 @@ class TextureNetwork(nn.Module):
 class TrainingResult:
     """A trained generator (its best weights) and how training went.
 
-    ``history`` holds the batch loss sum_l w_l E_l (mean over the batch) of every step;
-    ``best_step`` (1-based) is the step whose weights were kept; ``stopped`` is "" or "interrupted".
+    ``history`` holds every step's batch loss (the training objective, mean over the batch);
+    ``best_step`` (1-based) is the step whose weights were kept; ``stopped`` is "", "stopped" (the
+    callback asked) or "interrupted".
     """
 
     network: TextureNetwork
