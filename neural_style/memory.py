@@ -26,6 +26,7 @@ through a VGG16 up to conv5_1, float32, CPU, one thread): 217 MiB at 256 px and 
 
 from __future__ import annotations
 
+import functools
 from typing import Iterable, Sequence
 
 import torch
@@ -90,9 +91,11 @@ def largest_fitting_size(backbone: VGGFeatures, size: tuple[int, int], layers: S
     return scaled(lo)
 
 
+@functools.cache
 def skeleton(arch: str = "vgg19") -> VGGFeatures:
     """The modules of ``arch`` without weights (on the meta device): its layer names and shapes
-    are there for ``estimate_bytes`` and ``check_memory``, built before any weights are loaded."""
+    are there for ``estimate_bytes`` and ``check_memory``, built before any weights are loaded.
+    Built once per architecture and shared: callers only read it."""
     with torch.device("meta"):
         return VGGFeatures(arch, nn.Identity(), BackboneInfo("skeleton", arch, "none", "avg"))
 
