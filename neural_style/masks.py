@@ -19,7 +19,7 @@ The layer's loss sums the regions weighted by their share of the layer, a_r = M_
 
     E_l = sum_r a_r * d(S_r(x), S(style_r)),
 
-where d is the statistic's distance (1/(4 N^2) times a squared Frobenius norm). With a_r the
+where d is the statistic's own distance (``matrix_distance``, ``mean_distance``). With a_r the
 gradient on each position has the scale of the unmasked loss whatever the region's size, and one
 mask of ones gives exactly the unmasked E_l.
 """
@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from .backbones import VGGFeatures
-from .statistics import Representation, StyleStatistic, matrix_distance, outer
+from .statistics import Representation, StyleStatistic, matrix_distance, mean_distance, outer
 
 MASKABLE = ("gram", "mean", "mean_cov")
 
@@ -136,8 +136,7 @@ class MaskedStatistic:
         for r in range(masks.shape[0]):
             for key, value in current.items():
                 a, b = value[r:r + 1], target[key][r:r + 1]
-                total = total + share[r] * (matrix_distance(outer(a), outer(b)) if key == "mean"
-                                            else matrix_distance(a, b))
+                total = total + share[r] * (mean_distance(a, b) if key == "mean" else matrix_distance(a, b))
         return total
 
 

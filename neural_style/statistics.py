@@ -10,10 +10,10 @@ Three statistics of the M column vectors f_1 ... f_M of a layer:
 * mean           mu = (1/M) sum_k f_k                          (N,)
 * covariance     Sigma = (1/M) sum_k (f_k - mu)(f_k - mu)^T     (N, N)   = Gram of F - mu, over M
 
-They are tied by G / M = Sigma + mu mu^T, and every style loss below is written in those
-units: E = 1/(4 N^2) * sum of squared differences of N x N matrices, which for the Gram matrix
-is exactly the paper's E_l = 1/(4 N^2 M^2) sum_ij (G_ij - A_ij)^2. The mean enters as mu mu^T,
-the same term through which it enters G / M, so the three losses share one style weight.
+They are tied by G / M = Sigma + mu mu^T, and every style loss below is written in the units
+of the paper's E_l = 1/(4 N^2 M^2) sum_ij (G_ij - A_ij)^2 = 1/(4 N^2) ||G/M - A/M||^2, so the
+three losses share one style weight. The mean's loss is the squared distance of the means that
+the mean-only Gaussian model implies, scaled to those units (``mean_distance``).
 """
 
 from __future__ import annotations
@@ -165,6 +165,19 @@ def matrix_distance(a: Tensor, b: Tensor) -> Tensor:
     return (a - b).pow(2).sum() / (4.0 * a.shape[-1] ** 2)
 
 
+def mean_distance(mean: Tensor, target: Tensor) -> Tensor:
+    """||nu||^2 ||mu - nu||^2 / (2 N^2) for means mu (B, N) and target means nu (B or 1, N).
+
+    The mean-only model N(mu, sigma^2 I) of a layer's feature vectors gives the KL
+    ||mu - nu||^2 / (2 sigma^2) between the image's and the style's fitted models: a squared
+    distance of the means. The factor ||nu||^2 / N^2 (fixed by the style) puts it in the units of
+    E_l: it is the second-order term of 1/(4 N^2) ||mu mu^T - nu nu^T||^2, the mean's part of the
+    Gram loss, for mu - nu orthogonal to nu (and within a factor 2 of it in any direction).
+    """
+    n = mean.shape[-1]
+    return (target.pow(2).sum(-1) * (mean - target).pow(2).sum(-1)).sum() / (2.0 * n**2)
+
+
 Representation = dict[str, Tensor]
 
 
@@ -195,7 +208,7 @@ class Gram:
 
 
 class Mean:
-    """Mean only: matches mu through mu mu^T (its share of G / M). C numbers per layer."""
+    """Mean only, the model N(mu, sigma^2 I): ``mean_distance`` of mu. N numbers per layer."""
 
     name = "mean"
 
@@ -203,13 +216,13 @@ class Mean:
         return {"mean": feature_mean(features)}
 
     def loss(self, features: Tensor, target: Representation) -> Tensor:
-        return matrix_distance(outer(feature_mean(features)), outer(target["mean"]))
+        return mean_distance(feature_mean(features), target["mean"])
 
 
 class MeanCovariance:
-    """Mean and covariance: 1/(4 N^2) (||Sigma - Sigma'||^2 + ||mu mu^T - mu' mu'^T||^2).
+    """Mean and covariance, the model N(mu, Sigma): 1/(4 N^2) ||Sigma - Sigma'||^2 + ``mean_distance``.
 
-    C + C(C+1)/2 numbers per layer, the parameters of a Gaussian N(mu, Sigma).
+    N + N(N+1)/2 numbers per layer, the parameters of a Gaussian N(mu, Sigma).
     """
 
     name = "mean_cov"
@@ -219,8 +232,7 @@ class MeanCovariance:
 
     def loss(self, features: Tensor, target: Representation) -> Tensor:
         current = self.describe(features)
-        return (matrix_distance(current["cov"], target["cov"])
-                + matrix_distance(outer(current["mean"]), outer(target["mean"])))
+        return matrix_distance(current["cov"], target["cov"]) + mean_distance(current["mean"], target["mean"])
 
 
 # ------------------------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ from neural_style.statistics import (
     get_statistic,
     gram_loss,
     gram_matrix,
+    mean_distance,
+    outer,
     style_distances,
     total_variation,
 )
@@ -234,8 +236,18 @@ def test_mean_loss_matches_formula():
     t = _rand(1, 3, 4, 4, seed=18)
     mu_f = f[0].numpy().reshape(3, -1).mean(axis=1)
     mu_t = t[0].numpy().reshape(3, -1).mean(axis=1)
-    expected = ((np.outer(mu_f, mu_f) - np.outer(mu_t, mu_t)) ** 2).sum() / (4 * 3**2)
+    expected = (mu_t @ mu_t) * ((mu_f - mu_t) ** 2).sum() / (2 * 3**2)
     assert Mean().loss(f, Mean().describe(t)).item() == pytest.approx(expected, rel=1e-10)
+
+
+def test_mean_loss_is_the_second_order_term_of_the_gram_mean_part():
+    # ||mu mu^T - nu nu^T||^2 / (4 N^2) for mu = nu + eps d, d orthogonal to nu: eps^2 ||nu||^2 ||d||^2 / (2 N^2)
+    nu = torch.tensor([[1.0, 2.0, 3.0]], dtype=torch.float64)
+    d = torch.tensor([[3.0, 0.0, -1.0]], dtype=torch.float64)
+    for eps in (1e-2, 1e-3):
+        mu = nu + eps * d
+        quartic = ((outer(mu) - outer(nu)) ** 2).sum() / (4 * 3**2)
+        assert mean_distance(mu, nu).item() == pytest.approx(quartic.item(), rel=10 * eps)
 
 
 def test_mean_cov_loss_matches_formula():
@@ -244,7 +256,7 @@ def test_mean_cov_loss_matches_formula():
     ff, tt = f[0].numpy().reshape(3, -1), t[0].numpy().reshape(3, -1)
     mu_f, mu_t = ff.mean(axis=1), tt.mean(axis=1)
     expected = (((np.cov(ff, bias=True) - np.cov(tt, bias=True)) ** 2).sum()
-                + ((np.outer(mu_f, mu_f) - np.outer(mu_t, mu_t)) ** 2).sum()) / (4 * 3**2)
+                + 2 * (mu_t @ mu_t) * ((mu_f - mu_t) ** 2).sum()) / (4 * 3**2)
     assert MeanCovariance().loss(f, MeanCovariance().describe(t)).item() == pytest.approx(expected, rel=1e-10)
 
 
@@ -304,7 +316,7 @@ def test_style_distances_is_per_layer_loss():
         fk, ok = feats[k][0].numpy().reshape(feats[k].shape[1], -1), other[k][0].numpy().reshape(other[k].shape[1], -1)
         nk = fk.shape[0]
         expected = (((np.cov(fk, bias=True) - np.cov(ok, bias=True)) ** 2).sum()
-                    + ((np.outer(fk.mean(1), fk.mean(1)) - np.outer(ok.mean(1), ok.mean(1))) ** 2).sum()) / (4 * nk**2)
+                    + 2 * (ok.mean(1) @ ok.mean(1)) * ((fk.mean(1) - ok.mean(1)) ** 2).sum()) / (4 * nk**2)
         assert d[k].item() == pytest.approx(expected, rel=1e-10)
 
 
