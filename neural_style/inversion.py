@@ -73,7 +73,7 @@ def invert(backbone: VGGFeatures, image: Tensor, layer: str, *, init: InversionI
     params: dict[str, Any] = {
         "task": "inversion", "backbone": backbone.info.as_dict(), "layer": layer, "size": list(size),
         "init": init, "tv_weight": tv_weight, "tv_exponent": tv_exponent, "num_steps": num_steps,
-        "seed": seed, "optimizer": "lbfgs",
+        "seed": seed, "optimizer": "lbfgs", "precision": "float32",  # no autocast: the plain network
     }
     history: list[dict[str, float]] = []
     began = time.perf_counter()
