@@ -17,7 +17,7 @@ from typing import Callable, Literal
 import torch
 from torch import Tensor
 
-from .statistics import match_histograms
+from .distributions import match_histograms
 
 ColourMode = Literal["none", "luminance", "match"]
 MatchMethod = Literal["linear", "histogram"]

@@ -32,9 +32,9 @@ import torch
 from torch import Tensor
 
 from .backbones import VGGFeatures
-from .statistics import Representation, StyleStatistic, matrix_distance, mean_distance, outer
+from .statistics import STATISTICS, MomentStatistic, Representation, StyleStatistic
 
-MASKABLE = ("gram", "mean", "mean_cov")
+MASKABLE = tuple(name for name, make in STATISTICS.items() if isinstance(make, type) and issubclass(make, MomentStatistic))
 
 
 def check_masks(masks: Sequence[Tensor], *, num_styles: int, size: tuple[int, int]) -> Tensor:
@@ -78,35 +78,6 @@ def downsample(masks: Tensor, num_poolings: int) -> Tensor:
     return masks
 
 
-def weighted_moments(features: Tensor, weights: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-region second moment, mean and mass of features (1, N, H, W) under weights (R, 1, H, W).
-
-    Returns:
-        ``(G, mu, mass)``: G_r = F diag(m_r) F^T / M_r of shape (R, N, N), mu_r = F m_r / M_r of
-        shape (R, N) and M_r = sum_k m_{r,k} of shape (R,). Empty regions get G = mu = 0.
-    """
-    flat = features.flatten(2)[0]                 # (N, M)
-    w = weights.flatten(1).to(flat.dtype)         # (R, M)
-    mass = w.sum(1)
-    denominator = mass.clamp_min(torch.finfo(flat.dtype).tiny)[:, None]
-    weighted = flat[None] * w[:, None]            # (R, N, M)
-    second = weighted @ flat.T / denominator[..., None]
-    mean = weighted.sum(2) / denominator
-    return second, mean, mass
-
-
-def masked_describe(statistic: StyleStatistic, features: Tensor, weights: Tensor) -> Representation:
-    """The representation of ``statistic`` for each region, stacked along the first dimension."""
-    second, mean, _ = weighted_moments(features, weights)
-    if statistic.name == "gram":
-        return {"gram": second}
-    if statistic.name == "mean":
-        return {"mean": mean}
-    if statistic.name == "mean_cov":
-        return {"mean": mean, "cov": second - outer(mean)}
-    raise ValueError(f"Masks work with the statistics {', '.join(MASKABLE)}, not {statistic.name!r}.")
-
-
 class MaskedStatistic:
     """A statistic matched region by region; the target carries the layer's downsampled masks.
 
@@ -115,9 +86,10 @@ class MaskedStatistic:
     """
 
     def __init__(self, base: StyleStatistic) -> None:
-        if base.name not in MASKABLE:
+        if not isinstance(base, MomentStatistic):
             raise ValueError(f"Masks work with the statistics {', '.join(MASKABLE)}, not {base.name!r}.")
-        self.base, self.name = base, f"masked_{base.name}"
+        self.base: MomentStatistic = base
+        self.name = f"masked_{base.name}"
 
     def target(self, style_representations: Sequence[Representation], layer_masks: Tensor) -> Representation:
         """Stack the styles' (whole-image) representations with the layer's masks."""
@@ -130,13 +102,12 @@ class MaskedStatistic:
         if masks.shape[-2:] != features.shape[-2:]:
             raise ValueError(f"Masks of {tuple(masks.shape[-2:])} for features of {tuple(features.shape[-2:])}; "
                              "the output image must have the size the masks were made for.")
-        current = masked_describe(self.base, features, masks)
+        current = self.base.describe_weighted(features, masks)
         share = masks.flatten(1).sum(1) / masks[0].numel()
         total = features.new_zeros(())
         for r in range(masks.shape[0]):
-            for key, value in current.items():
-                a, b = value[r:r + 1], target[key][r:r + 1]
-                total = total + share[r] * (mean_distance(a, b) if key == "mean" else matrix_distance(a, b))
+            region = {key: value[r:r + 1] for key, value in current.items()}
+            total = total + share[r] * self.base.distance(region, {key: target[key][r:r + 1] for key in current})
         return total
 
 

@@ -129,7 +129,7 @@ class Objective:
             statistic = MaskedStatistic(statistic)
             style_targets = masked_style_targets(backbone, styles, masks, style_layers, statistic)
         else:
-            style_targets = {layer: blend([statistic.describe(f[layer].float()) for f in per_style], blend_weights)
+            style_targets = {layer: blend([statistic.describe(f[layer].float()) for f in per_style], blend_weights, statistic)
                              for layer in style_layers}
         content_targets = {layer: f.float() for layer, f in content_features.items()}
         return cls(backbone, style_targets=style_targets, content_targets=content_targets, statistic=statistic,

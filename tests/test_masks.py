@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from neural_style.loading import load_backbone
-from neural_style.masks import (MaskedStatistic, check_masks, downsample, masked_describe,
-                                weighted_moments)
+from neural_style.masks import MaskedStatistic, check_masks, downsample
+from neural_style.moments import weighted_moments
 from neural_style.statistics import get_statistic
 from neural_style.synthesis import STYLE_LAYERS, synthesize
 
@@ -51,7 +51,7 @@ def test_a_mask_of_ones_is_the_unmasked_statistic(name):
     style = torch.rand((1, 6, 4, 9), generator=generator, dtype=torch.float64)
     base = get_statistic(name)
     masked = MaskedStatistic(base)
-    whole = masked_describe(base, features, torch.ones((1, 1, 7, 5), dtype=torch.float64))
+    whole = base.describe_weighted(features, torch.ones((1, 1, 7, 5), dtype=torch.float64))
     for key, value in base.describe(features).items():
         torch.testing.assert_close(whole[key], value)
     target = masked.target([base.describe(style)], torch.ones((1, 1, 7, 5), dtype=torch.float64))
@@ -64,7 +64,7 @@ def test_a_binary_mask_is_the_statistic_of_the_cropped_region():
     mask = torch.zeros((1, 1, 6, 8), dtype=torch.float64)
     mask[..., 1:4, 2:7] = 1
     gram = get_statistic("gram")
-    torch.testing.assert_close(masked_describe(gram, features, mask)["gram"],
+    torch.testing.assert_close(gram.describe_weighted(features, mask)["gram"],
                                gram.describe(features[..., 1:4, 2:7])["gram"])
 
 

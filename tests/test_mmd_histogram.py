@@ -143,7 +143,7 @@ def test_mmd_blend_is_the_mixture_of_the_styles():
     """The mixture target's MMD^2 equals the naive MMD^2 against the pooled, weighted samples."""
     f, t1, t2 = _rand(1, 3, 3, 3, seed=15), _rand(1, 3, 2, 3, seed=16), _rand(1, 3, 4, 2, seed=17)
     stat = MMDPoly(offset=1.0)
-    target = blend([stat.describe(t1), stat.describe(t2)], [1.0, 3.0])
+    target = blend([stat.describe(t1), stat.describe(t2)], [1.0, 3.0], stat)
     x, y1, y2 = (a[0].reshape(3, -1).numpy() for a in (f, t1, t2))
     y = np.concatenate([y1, y2], axis=1)
     a = np.concatenate([np.full(6, 0.25 / 6), np.full(8, 0.75 / 8)])
@@ -224,7 +224,7 @@ def test_histogram_term_separates_features_with_the_same_gram():
 
 def test_histogram_blend_averages_quantile_functions():
     t1, t2 = _rand(1, 2, 2, 3, seed=26), _rand(1, 2, 3, 3, seed=27)
-    r = blend([GramHistogram().describe(t1), GramHistogram().describe(t2)], [1.0, 1.0])
+    r = blend([GramHistogram().describe(t1), GramHistogram().describe(t2)], [1.0, 1.0], GramHistogram())
     q1 = np.quantile(t1[0].reshape(2, -1).numpy(), np.linspace(0, 1, 9), axis=1, method="linear").T
     q2 = np.sort(t2[0].reshape(2, -1).numpy(), axis=1)
     np.testing.assert_allclose(r["sorted"][0].numpy(), (q1 + q2) / 2, rtol=1e-12)
