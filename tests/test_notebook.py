@@ -10,9 +10,10 @@ papermill = pytest.importorskip("papermill")
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ["feature_maps.png", "fig_texture.png", "fig_stylized.png", "fig_losses.png",
-           "fig_compare_textures.png", "fig_compare_stylizations.png", "fig_blend.png",
+           "fig_compare_textures.png", "fig_compare_stylizations.png", "fig_compare_curves.png", "fig_blend.png",
            "fig_adversarial_textures.png", "fig_adversarial_moments.png", "fig_adversarial_stylized.png",
-           "fig_adversarial_losses.png", "fig_colour.png", "fig_masks.png", "fig_mmd_kernels.png",
+           "fig_adversarial_losses.png", "fig_adversarial_schedules.png", "fig_adversarial_schedule_curves.png",
+           "fig_colour.png", "fig_masks.png", "fig_mmd_kernels.png",
            "fig_histogram.png", "fig_style_scale.png", "fig_inversion.png", "fig_normalised_losses.png",
            "fig_normalised_textures.png"]
 
@@ -30,7 +31,7 @@ def test_notebook_runs_top_to_bottom(tmp_path: Path) -> None:
     written = {p.name for p in results.glob("*.png")}
     missing = [f for f in FIGURES if f not in written]
     assert not missing, f"figures not written: {missing}"
-    # 1 texture + 1 stylization + 3x3 + 3x3 comparisons + 5 blends + 4 adversarial runs, then
-    # 3 colour + 2 masks + 3 MMD + 2 histogram + 3 style scales + 10 inversions + 3 normalised-VGG runs
-    results_count = 1 + 1 + 9 + 9 + 5 + 4 + 3 + 2 + 3 + 2 + 3 + 10 + 3
+    # 1 texture + 1 stylization + 3x3 + 3x3 comparisons + 4 blends + 4 adversarial runs + 4 D schedules,
+    # then 3 colour + 2 masks + 3 MMD + 2 histogram + 3 style scales + 10 inversions + 3 normalised-VGG runs
+    results_count = 1 + 1 + 9 + 9 + 4 + 4 + 4 + 3 + 2 + 3 + 2 + 3 + 10 + 3
     assert len([n for n in written if not n.startswith(("fig_", "feature_maps"))]) == results_count
