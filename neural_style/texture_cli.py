@@ -5,8 +5,9 @@
     neural-style-texture-net train STYLE --photos FOLDER -o NET.pt      (a stylization network)
     neural-style-texture-net stylize NET.pt PHOTO -o OUT.png [--size 512]
 
-``train`` writes the generator's best weights (``texture_network.save_texture_network``), also
-when Ctrl-C, SIGTERM or SIGHUP ends it early; ``sample`` writes one PNG per sample (``OUT.png``,
+``train`` writes the generator's best weights with its loss history, time and parameters
+(``texture_network.save_texture_network``, ``read_training``), also when Ctrl-C, SIGTERM or
+SIGHUP ends it early; ``sample`` writes one PNG per sample (``OUT.png``,
 or ``OUT_1.png`` ... ``OUT_n.png``), each carrying its parameters.
 """
 
@@ -93,7 +94,7 @@ def _train(args: argparse.Namespace, signals: SignalState) -> int:
     result = (train_texture_network(net, style, **common) if photos is None
               else train_stylization_network(net, style, photos, **common))
     bar.close()
-    save_texture_network(result.network, args.output)
+    save_texture_network(result.network, args.output, result)
     how = "interrupted; " if result.stopped else ""
     print(f"{args.output}: {how}best batch loss {result.best_loss:.4g} at step {result.best_step} of "
           f"{len(result.history)} (first {result.history[0]:.4g}), {result.seconds:.0f} s")

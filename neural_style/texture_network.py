@@ -331,13 +331,24 @@ def train_stylization_network(backbone: VGGFeatures, style: Tensor, photos: Sequ
     return TrainingResult(network, history, best_step, seconds, stopped, params)
 
 
-def save_texture_network(network: TextureNetwork, path: str | Path) -> Path:
-    """Write the generator's configuration and state dict with ``torch.save`` (atomically)."""
+def save_texture_network(network: TextureNetwork, path: str | Path, training: TrainingResult | None = None) -> Path:
+    """Write the generator's configuration and state dict with ``torch.save`` (atomically), and,
+    given the ``training`` that made it, its loss history, time and parameters (``read_training``)."""
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
-    torch.save({"config": asdict(network.config), "state_dict": network.state_dict()}, partial)
+    saved: dict = {"config": asdict(network.config), "state_dict": network.state_dict()}
+    if training is not None:
+        saved["training"] = {"history": list(training.history), "best_step": training.best_step,
+                             "seconds": training.seconds, "stopped": training.stopped, "params": training.params}
+    torch.save(saved, partial)
     partial.replace(path)
     return path
+
+
+def read_training(path: str | Path) -> dict:
+    """How the generator in ``path`` was trained: ``history``, ``best_step``, ``seconds``, ``stopped``,
+    ``params`` (empty when it was saved without its training)."""
+    return dict(torch.load(Path(path), map_location="cpu", weights_only=True).get("training", {}))
 
 
 def load_texture_network(path: str | Path, device: torch.device | str = "cpu") -> TextureNetwork:

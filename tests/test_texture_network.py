@@ -11,7 +11,8 @@ from neural_style.images import load_image, read_metadata
 from neural_style.loading import load_backbone
 from neural_style.texture_cli import main
 from neural_style.texture_network import (GeneratorConfig, TextureNetwork, load_texture_network, random_crops,
-                                          save_texture_network, train_stylization_network, train_texture_network)
+                                          read_training, save_texture_network, train_stylization_network,
+                                          train_texture_network)
 
 IMAGES = Path(__file__).resolve().parent.parent / "images"
 
@@ -71,6 +72,7 @@ def test_an_interrupted_training_keeps_its_best_weights(vgg19, brick):
 
 def test_saved_weights_round_trip(tmp_path: Path):
     network = TextureNetwork(GeneratorConfig(scales=3, width=4, norm="batch"))
+    assert read_training(save_texture_network(network, tmp_path / "bare.pt")) == {}
     path = save_texture_network(network, tmp_path / "net.pt")
     loaded = load_texture_network(path)
     assert loaded.config == network.config
@@ -104,6 +106,8 @@ def test_the_command_trains_then_samples(tmp_path: Path, capsys):
     assert main(["train", str(IMAGES / "brick.png"), "-o", str(weights), "--size", "32", "--steps", "2",
                  "--batch", "1", "--scales", "3"]) == 0
     assert "best batch loss" in capsys.readouterr().out
+    training = read_training(weights)  # the weights file carries how they were trained
+    assert len(training["history"]) == 2 and training["params"]["size"] == 32 and training["seconds"] > 0
     out = tmp_path / "sample.png"
     assert main(["sample", str(weights), "-o", str(out), "--size", "40", "56", "--count", "2", "--seed", "3"]) == 0
     first = tmp_path / "sample_1.png"
