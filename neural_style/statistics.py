@@ -203,15 +203,17 @@ def blend(representations: Sequence[Representation], weights: Sequence[float],
           statistic: StyleStatistic | None = None) -> Representation:
     """The target of several styles mixed with weights w_k (mixing styles): ``statistic.blend``.
 
-    Without a statistic, the weighted average sum_k w_k R_k / sum_k w_k of every entry. The weights
-    are checked here: one per style, non-negative, with a positive sum.
+    Without a statistic, or for one without a ``blend`` method, the weighted average
+    sum_k w_k R_k / sum_k w_k of every entry. The weights are checked here: one per style,
+    non-negative, with a positive sum.
     """
     if len(representations) != len(weights):
         raise ValueError(f"{len(weights)} blend weights for {len(representations)} styles; give one per style.")
     total = float(sum(weights))
     if not math.isfinite(total) or total <= 0 or any(not w >= 0 for w in weights):
         raise ValueError(f"Blend weights must be non-negative with a positive sum, got {list(weights)}.")
-    return average(representations, weights) if statistic is None else statistic.blend(representations, weights)
+    combine = getattr(statistic, "blend", None)
+    return average(representations, weights) if combine is None else combine(representations, weights)
 
 
 def style_distances(features: Mapping[str, Tensor], targets: Mapping[str, Representation],

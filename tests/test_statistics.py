@@ -431,3 +431,17 @@ def test_channels_last_features_give_the_same_statistics_and_gradients(fn):
     torch.testing.assert_close(results[1][1], results[0][1])
     assert torch.autograd.gradcheck(lambda x: fn(x), (f.contiguous(memory_format=torch.channels_last)
                                                       .requires_grad_(True),))
+
+
+def test_a_statistic_without_blend_is_averaged():
+    class Custom:  # only what get_statistic asks of a statistic object
+        name = "custom"
+
+        def describe(self, features):
+            return {"m": features.mean()}
+
+        def loss(self, features, target):
+            return (features.mean() - target["m"]) ** 2
+
+    reps = [{"m": torch.tensor(1.0)}, {"m": torch.tensor(4.0)}]
+    assert blend(reps, [2.0, 1.0], Custom())["m"].item() == pytest.approx(2.0)
