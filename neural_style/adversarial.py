@@ -264,16 +264,11 @@ def adversarial_synthesis(
     The image is optimised with Adam, not L-BFGS: the objective changes whenever D is updated,
     and L-BFGS's curvature pairs and line search assume one fixed function.
 
-    Defaults, from runs with a Caffe-convention VGG16 on the Hubble deep field from noise: with d_lr = 1e-2 the
-    discriminators win at once (accuracy 0.92-0.99 over 100 steps at 96 px), the generator loss
-    stays high and the image stays a grey mottled texture (mean distance 1.09 -> 0.45, MLP
-    0.49). d_lr = 1e-3 keeps D at 0.8-0.9 accuracy until the image catches up: at 128 px and 200
-    steps the relative mean / covariance distances fall from 1.08 / 1.21 to 0.07 / 0.30
-    (logistic), 0.05 / 0.14 (quadratic) and 0.28 / 0.50 (mlp, still winning at 0.88 accuracy:
-    it needs more steps or a smaller d_lr). Image lr 0.02 was too slow to darken a noise start in
-    100-150 steps; 0.05 works. content_weight 1e-4 on the paper's summed content loss (~5e3 at
-    conv4_2, 128 px) kept the content recognisable: 0.025 on ``content_loss``, which divides by
-    M = 256 positions there. Nothing produced a non-finite loss.
+    Defaults: one D step per image step at d_lr = 1e-3, the schedule that kept D level with the
+    image in the notebook's section 8 (a lagging D, rarer or slower, lets the image oscillate; a
+    D trained longer per step did not help); image lr 0.05 (smaller rates left a noise start
+    uncleared within a few hundred steps); content_weight 0.025, which keeps the photo
+    recognisable.
 
     Args:
         backbone: feature extractor (its device is used for the run).
