@@ -22,10 +22,14 @@ from torch import Tensor
 from .moments import Representation, flatten_positions, gram_over_positions, matrix_distance
 
 
+def weighted_mean(values: Sequence[Tensor], weights: Sequence[float]) -> Tensor:
+    """sum_k w_k v_k / sum_k w_k (weights already checked: >= 0, positive sum)."""
+    return sum(w * v for w, v in zip(weights, values)) / float(sum(weights))
+
+
 def average(representations: Sequence[Representation], weights: Sequence[float]) -> Representation:
-    """sum_k w_k R_k / sum_k w_k, entry by entry (weights already checked: >= 0, positive sum)."""
-    total = float(sum(weights))
-    return {key: sum(w * r[key] for w, r in zip(weights, representations)) / total for key in representations[0]}
+    """``weighted_mean`` of every entry of the representations."""
+    return {key: weighted_mean([r[key] for r in representations], weights) for key in representations[0]}
 
 
 def quantiles(sorted_values: Tensor, count: int) -> Tensor:
@@ -108,10 +112,9 @@ class GramHistogram:
     def blend(self, representations: Sequence[Representation], weights: Sequence[float]) -> Representation:
         """Gram matrices averaged; histograms averaged as quantile functions (resampled to the
         longest), which is the 1-D Wasserstein barycentre."""
-        total = float(sum(weights))
         count = max(r["sorted"].shape[-1] for r in representations)
-        return {"gram": average([{"gram": r["gram"]} for r in representations], weights)["gram"],
-                "sorted": sum(w * quantiles(r["sorted"], count) for w, r in zip(weights, representations)) / total}
+        return {"gram": weighted_mean([r["gram"] for r in representations], weights),
+                "sorted": weighted_mean([quantiles(r["sorted"], count) for r in representations], weights)}
 
 
 def _subsample(flat: Tensor, count: int, seed: int) -> Tensor:
@@ -223,7 +226,7 @@ class MMD:
         total = float(sum(weights))
         return {"samples": torch.cat([r["samples"] for r in representations], dim=2),
                 "sample_weights": torch.cat([w / total * r["sample_weights"] for w, r in zip(weights, representations)], dim=1),
-                "bandwidth": average([{"b": r["bandwidth"]} for r in representations], weights)["b"]}
+                "bandwidth": weighted_mean([r["bandwidth"] for r in representations], weights)}
 
 
 MMDLinear = functools.partial(MMD, "linear")
