@@ -147,7 +147,7 @@ def _fp32_loss(net, image: torch.Tensor, content: torch.Tensor, style: torch.Ten
 def _network_seconds(net, images: dict, repeats: int = 10) -> float:
     """Median time of one forward and backward of the default objective (no optimiser)."""
     device = next(net.parameters()).device
-    prepare_for_speed(net, device)
+    prepare_for_speed(net)
     content, style = images["content"].to(device), images["style"].to(device)
     objective = Objective.from_images(
         net, styles=[style], content=content, blend_weights=[1.0], content_layers=CONTENT_LAYERS,

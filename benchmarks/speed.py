@@ -57,7 +57,7 @@ def job_pass(args: argparse.Namespace) -> dict:
     """Median seconds of one evaluation of the paper's loss with its gradient w.r.t. the image."""
     net = load_backbone(args.backbone, device=resolve_device(args.device))
     device = next(net.parameters()).device
-    prepare_for_speed(net, device)
+    prepare_for_speed(net)
     content, style = load_image(CONTENT, args.size).to(device), load_image(STYLE, args.size).to(device)
     dtype = autocast_dtype(device, "auto") if args.mode == "fast" else None
     objective = Objective.from_images(

@@ -102,11 +102,12 @@ def autocast_dtype(device: torch.device, precision: Precision = "auto") -> torch
     return PRECISIONS[precision]
 
 
-def prepare_for_speed(backbone: nn.Module, device: torch.device) -> None:
-    """Channels-last weights (faster convolutions on CPU and on tensor-core GPUs) and cuDNN autotuning.
+def prepare_for_speed(backbone: nn.Module) -> None:
+    """Channels-last weights (faster convolutions on CPU and on tensor-core GPUs).
 
-    The weights keep their values; only their memory layout changes.
+    The weights keep their values; only their memory layout changes. cuDNN's autotuner
+    (``torch.backends.cudnn.benchmark``) is left as the user set it (off by default): it tries
+    algorithms with workspaces of tens of GiB (a 512 px run peaked at 33 GiB with it, 0.8 GiB
+    without, ``benchmarks/gpu_memory.py``) for a gain of at most 10% per evaluation.
     """
     backbone.to(memory_format=torch.channels_last)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # sizes repeat for hundreds of evaluations

@@ -335,7 +335,7 @@ def synthesize(
     if init == "auto":
         init = "content" if content is not None else "noise"
     mask_stack = None if masks is None else check_masks(masks, num_styles=len(styles), size=size)
-    prepare_for_speed(backbone, device)
+    prepare_for_speed(backbone)
 
     params: dict[str, Any] = {
         "backbone": backbone.info.as_dict(), "size": list(size),

@@ -63,7 +63,7 @@ def test_channels_last_keeps_the_features():
     """prepare_for_speed changes the memory layout only: same activations to float32 rounding."""
     reference = load_backbone("random", arch="vgg16", seed=3)
     fast = load_backbone("random", arch="vgg16", seed=3)
-    devices.prepare_for_speed(fast, torch.device("cpu"))
+    devices.prepare_for_speed(fast)
     assert fast.features[0].weight.is_contiguous(memory_format=torch.channels_last)
     image = _image(40, 0)
     with torch.no_grad():
