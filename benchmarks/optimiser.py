@@ -44,8 +44,8 @@ sys.path.insert(0, str(ROOT))
 
 from neural_style import load_backbone, load_image  # noqa: E402
 from neural_style.devices import autocast_dtype, prepare_for_speed, resolve_device  # noqa: E402
-from neural_style.statistics import get_statistic  # noqa: E402
-from neural_style.synthesis import CONTENT_LAYERS, STYLE_LAYERS, Objective, synthesize  # noqa: E402
+from neural_style.loss_config import PAPER  # noqa: E402
+from neural_style.synthesis import Objective, synthesize  # noqa: E402
 
 IMAGES = ROOT / "images"
 CASES = (  # (name, content or None for a texture, style)
@@ -136,10 +136,7 @@ def parity(args: argparse.Namespace) -> None:
 
 def _fp32_loss(net, image: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> float:
     """The paper's float32 loss of ``image`` (Gram, equal layer weights, alpha 1, beta 1e3)."""
-    objective = Objective.from_images(
-        net, styles=[style], content=content, blend_weights=[1.0], content_layers=CONTENT_LAYERS,
-        style_layers=STYLE_LAYERS, layer_weights=[1 / len(STYLE_LAYERS)] * len(STYLE_LAYERS),
-        statistic=get_statistic("gram"), content_weight=1.0, style_weight=1e3)
+    objective = Objective.from_images(net, PAPER, styles=[style], content=content)
     with torch.no_grad():
         return float(objective(image.to(content.device))["total"])
 
@@ -149,11 +146,8 @@ def _network_seconds(net, images: dict, repeats: int = 10) -> float:
     device = next(net.parameters()).device
     prepare_for_speed(net)
     content, style = images["content"].to(device), images["style"].to(device)
-    objective = Objective.from_images(
-        net, styles=[style], content=content, blend_weights=[1.0], content_layers=CONTENT_LAYERS,
-        style_layers=STYLE_LAYERS, layer_weights=[1 / len(STYLE_LAYERS)] * len(STYLE_LAYERS),
-        statistic=get_statistic("gram"), content_weight=1.0, style_weight=1e3,
-        autocast=autocast_dtype(device, "auto"))
+    objective = Objective.from_images(net, PAPER, styles=[style], content=content,
+                                      autocast=autocast_dtype(device, "auto"))
     times = []
     for _ in range(repeats + 1):
         x = content.clone().requires_grad_(True)

@@ -58,7 +58,7 @@ sys.path.insert(0, str(ROOT))
 from neural_style import load_backbone, load_image, read_metadata  # noqa: E402
 from neural_style.backbones import VGGFeatures  # noqa: E402
 from neural_style.images import resize  # noqa: E402
-from neural_style.statistics import get_statistic  # noqa: E402
+from neural_style.loss_config import PAPER  # noqa: E402
 from neural_style.synthesis import CONTENT_LAYERS, STYLE_LAYERS, Objective  # noqa: E402
 
 CONTENT, STYLE = ROOT / "images" / "chelsea.png", ROOT / "images" / "starry_night.jpg"
@@ -335,10 +335,7 @@ def peer_load(path: Path, size: int | tuple[int, int]) -> Tensor:
 @torch.no_grad()
 def our_objective(net: VGGFeatures, image: Tensor, content: Tensor, style: Tensor) -> dict[str, float]:
     """The paper's loss (our CLI's defaults) in float32: Gram at conv1_1 ... conv5_1, content at conv4_2."""
-    objective = Objective.from_images(
-        net, styles=[style], content=content, blend_weights=[1.0], content_layers=CONTENT_LAYERS,
-        style_layers=STYLE_LAYERS, layer_weights=[1 / len(STYLE_LAYERS)] * len(STYLE_LAYERS),
-        statistic=get_statistic("gram"), content_weight=1.0, style_weight=1e3, autocast=None)
+    objective = Objective.from_images(net, PAPER, styles=[style], content=content)
     terms = objective(image)
     return {k: float(terms[k]) for k in ("total", "style", "content")}
 

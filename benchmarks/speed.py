@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from neural_style import load_backbone, load_image, save_image  # noqa: E402
 from neural_style.devices import autocast_dtype, prepare_for_speed, resolve_device  # noqa: E402
-from neural_style.statistics import get_statistic  # noqa: E402
-from neural_style.synthesis import CONTENT_LAYERS, STYLE_LAYERS, Objective, synthesize  # noqa: E402
+from neural_style.loss_config import PAPER  # noqa: E402
+from neural_style.synthesis import Objective, synthesize  # noqa: E402
 
 CONTENT, STYLE = ROOT / "images" / "astronaut.png", ROOT / "images" / "starry_night.jpg"
 
@@ -44,10 +44,7 @@ def peak_rss_gb() -> float:
 
 def fp32_loss(net, image: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> dict[str, float]:
     """The paper's loss of ``image`` in float32 at full resolution: total, style and content."""
-    objective = Objective.from_images(
-        net, styles=[style], content=content, blend_weights=[1.0], content_layers=CONTENT_LAYERS,
-        style_layers=STYLE_LAYERS, layer_weights=[1 / len(STYLE_LAYERS)] * len(STYLE_LAYERS),
-        statistic=get_statistic("gram"), content_weight=1.0, style_weight=1e3)
+    objective = Objective.from_images(net, PAPER, styles=[style], content=content)
     with torch.no_grad():
         terms = objective(image.to(content.device))
     return {k: float(terms[k]) for k in ("total", "style", "content")}
@@ -60,10 +57,7 @@ def job_pass(args: argparse.Namespace) -> dict:
     prepare_for_speed(net)
     content, style = load_image(CONTENT, args.size).to(device), load_image(STYLE, args.size).to(device)
     dtype = autocast_dtype(device, "auto") if args.mode == "fast" else None
-    objective = Objective.from_images(
-        net, styles=[style], content=content, blend_weights=[1.0], content_layers=CONTENT_LAYERS,
-        style_layers=STYLE_LAYERS, layer_weights=[1 / len(STYLE_LAYERS)] * len(STYLE_LAYERS),
-        statistic=get_statistic("gram"), content_weight=1.0, style_weight=1e3, autocast=dtype)
+    objective = Objective.from_images(net, PAPER, styles=[style], content=content, autocast=dtype)
     times = []
     for _ in range(args.repeats + 1):  # the first evaluation warms up and is dropped
         x = content.clone().requires_grad_(True)

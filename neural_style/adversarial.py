@@ -144,44 +144,44 @@ def _build_discriminators(kind: str, style_features: dict[str, Tensor], *, hidde
 
 
 def _discriminator_terms(discriminators: nn.ModuleDict, style_features: dict[str, Tensor],
-                         image_features: dict[str, Tensor], weights: dict[str, float]) -> tuple[Tensor, Tensor]:
+                         image_features: dict[str, Tensor], layer_weights: dict[str, float]) -> tuple[Tensor, Tensor]:
     """Weighted D loss sum_l w_l L_D,l and mean accuracy over layers.
 
     Args:
         discriminators: ``{layer: D_l}``.
         style_features: ``{layer: (1, N_l, H_l, W_l)}`` of the style (label 1).
         image_features: ``{layer: (1, N_l, H_l, W_l)}`` of the image (label 0), detached.
-        weights: w_l per style layer.
+        layer_weights: w_l per style layer.
 
     Returns:
         Two scalars: the loss (differentiable in D's parameters) and the accuracy (detached).
     """
     zero = next(iter(image_features.values())).new_zeros(())
     loss, accuracy = zero, zero
-    for l, w in weights.items():
+    for l, w in layer_weights.items():
         s_style, s_image = discriminators[l](style_features[l]), discriminators[l](image_features[l])
         loss = loss + w * discriminator_loss(s_style, s_image)
-        accuracy = accuracy + discriminator_accuracy(s_style, s_image).detach() / len(weights)
+        accuracy = accuracy + discriminator_accuracy(s_style, s_image).detach() / len(layer_weights)
     return loss, accuracy
 
 
 def _discriminator_step(discriminators: nn.ModuleDict, d_opt: torch.optim.Optimizer,
                         style_features: dict[str, Tensor], image_features: dict[str, Tensor],
-                        weights: dict[str, float], d_updates: int) -> tuple[float, float]:
+                        layer_weights: dict[str, float], d_updates: int) -> tuple[float, float]:
     """Take ``d_updates`` (>= 0) Adam steps on sum_l w_l L_D,l for fixed image features.
 
-    Args and weights as in ``_discriminator_terms``.
+    Args as in ``_discriminator_terms``.
 
     Returns:
         The D loss and accuracy before the first update, i.e. of D as it was on the current image.
     """
     if not d_updates:
         with torch.no_grad():
-            d_loss, d_acc = _discriminator_terms(discriminators, style_features, image_features, weights)
+            d_loss, d_acc = _discriminator_terms(discriminators, style_features, image_features, layer_weights)
         return float(d_loss), float(d_acc)
     for k in range(d_updates):
         d_opt.zero_grad(set_to_none=True)
-        d_loss, d_acc = _discriminator_terms(discriminators, style_features, image_features, weights)
+        d_loss, d_acc = _discriminator_terms(discriminators, style_features, image_features, layer_weights)
         if k == 0:
             before = float(d_loss.detach()), float(d_acc)
         d_loss.backward()
@@ -190,7 +190,7 @@ def _discriminator_step(discriminators: nn.ModuleDict, d_opt: torch.optim.Optimi
 
 
 def _image_loss(discriminators: nn.ModuleDict, features: dict[str, Tensor], content_targets: dict[str, Tensor],
-                weights: dict[str, float], style_weight: float,
+                layer_weights: dict[str, float], style_weight: float,
                 content_weight: float) -> tuple[Tensor, dict[str, float]]:
     """L_G(x) = beta * sum_l w_l mean_k softplus(-s_l(f_k(x))) + alpha * L_content(x, p).
 
@@ -198,7 +198,7 @@ def _image_loss(discriminators: nn.ModuleDict, features: dict[str, Tensor], cont
         discriminators: ``{layer: D_l}``.
         features: ``{layer: (1, N_l, H_l, W_l)}`` of the image, attached to its graph.
         content_targets: ``{layer: (1, N_l, H_l, W_l)}`` P^l; empty for a texture.
-        weights: w_l per style layer.
+        layer_weights: w_l per style layer.
         style_weight, content_weight: beta, alpha.
 
     Returns:
@@ -206,8 +206,8 @@ def _image_loss(discriminators: nn.ModuleDict, features: dict[str, Tensor], cont
         ``total``, ``style`` (sum_l w_l of the former) and ``content`` (unweighted).
     """
     zero = next(iter(features.values())).new_zeros(())
-    terms = {f"style/{l}": generator_loss(discriminators[l](features[l])) for l in weights}
-    style_term = sum((w * terms[f"style/{l}"] for l, w in weights.items()), zero)
+    terms = {f"style/{l}": generator_loss(discriminators[l](features[l])) for l in layer_weights}
+    style_term = sum((w * terms[f"style/{l}"] for l, w in layer_weights.items()), zero)
     content_term = sum((content_loss(features[l], p) for l, p in content_targets.items()), zero)
     total = style_weight * style_term + content_weight * content_term
     record = {k: float(v.detach()) for k, v in terms.items()}
@@ -316,7 +316,7 @@ def adversarial_synthesis(
         init = "content" if content is not None else "noise"
     content_layers = list(content_layers) if content is not None else []
     alpha = content_weight if content is not None else 0.0
-    weights = dict(zip(style_layers, layer_w))
+    per_layer = dict(zip(style_layers, layer_w))
 
     with torch.no_grad():
         style_features = {l: f.float() for l, f in backbone(style, style_layers).items()}
@@ -348,9 +348,9 @@ def adversarial_synthesis(
             features = {l: f.float() for l, f in backbone(image, layers).items()}
             detached = {l: features[l].detach() for l in style_layers}
             d_updates = d_steps if (step - 1) % d_every == 0 else 0
-            d_loss, d_acc = _discriminator_step(discriminators, d_opt, style_features, detached, weights, d_updates)
+            d_loss, d_acc = _discriminator_step(discriminators, d_opt, style_features, detached, per_layer, d_updates)
             record = {"discriminator": d_loss, "d_accuracy": d_acc, "d_updates": float(d_updates)}
-            total, terms = _image_loss(discriminators, features, content_targets, weights, style_weight, alpha)
+            total, terms = _image_loss(discriminators, features, content_targets, per_layer, style_weight, alpha)
             record.update(terms)
             if not math.isfinite(record["total"]) or not math.isfinite(record["discriminator"]):
                 raise StopRun(Stop("not_finite", f"the loss became non-finite at step {step}"))

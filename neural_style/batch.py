@@ -22,14 +22,15 @@ from typing import Any, Sequence
 from torch import Tensor
 
 from .backbones import UnknownLayerError
-from .checks import check_positive, check_seed, check_weight
+from .checks import check_positive, check_seed
 from .devices import autocast_dtype
 from .images import IMAGE_SUFFIXES, ImageLoadError, fitted_size, image_size, read_image
 from .memory import check_memory, skeleton
 from .optimise import check_run
 from .outputs import OutputError, check_output, same_file
 from .schedule import run_sizes
-from .layers import CONTENT_LAYERS, STYLE_LAYERS, style_layer_weights
+from .layers import CONTENT_LAYERS, STYLE_LAYERS
+from .loss_config import LossConfig
 
 PROG = "neural-style"
 
@@ -160,19 +161,12 @@ def arch_of(args: argparse.Namespace) -> str:
     return args.arch if args.backbone == "random" else "vgg19"
 
 
-def check_keywords(keywords: dict[str, Any], args: argparse.Namespace, num_styles: int, with_content: bool,
+def check_keywords(keywords: dict[str, Any], args: argparse.Namespace, num_styles: int,
                    device: Any) -> None:
     """The parameters ``synthesize`` would refuse, refused now by the same checks."""
-    net = skeleton(arch_of(args))
-    style_layers = keywords.get("style_layers", STYLE_LAYERS)
-    net.check_layers([*style_layers, *(keywords.get("content_layers", CONTENT_LAYERS) if with_content else [])])
-    style_layer_weights(net, style_layers, keywords.get("layer_weights"))
-    for name in ("content_weight", "style_weight", "tv_weight"):
-        if name in keywords:
-            check_weight(name, keywords[name])
-    for name in ("tv_exponent", "style_scale"):
-        if keywords.get(name) is not None:
-            check_positive(name, keywords[name])
+    LossConfig.from_keywords(keywords).for_backbone(skeleton(arch_of(args)))
+    if keywords.get("style_scale") is not None:
+        check_positive("style_scale", keywords["style_scale"])
     check_seed(keywords.get("seed", 0))
     check_run(keywords.get("optimizer", "lbfgs"), keywords.get("num_steps", 1), keywords.get("lr"))
     blend = keywords.get("blend_weights")

@@ -4,9 +4,10 @@
     neural-style --texture STYLE [STYLE ...] -o OUT.png
     neural-style PHOTOS/ STYLE -o RESULTS/          (every image in a folder)
 
-Every keyword of ``synthesize`` that the command exposes is one entry of ``SYNTHESIS_OPTIONS``;
-its default and its choices (the statistics in ``STATISTICS``, the values of a ``Literal``
-annotation) are read from the library, so the help text cannot drift from the code. Results are PNGs carrying their parameters (``read_metadata``).
+Every keyword of ``synthesize`` that the command exposes is one entry of
+``options.SYNTHESIS_OPTIONS``; its default and its choices (the statistics in ``STATISTICS``,
+the values of a ``Literal`` annotation) are read from the library, so the help text cannot drift
+from the code. Results are PNGs carrying their parameters (``read_metadata``).
 
 Before the network is loaded, ``batch.py`` checks the outputs, the images, the parameters and the
 memory the run will need; ``runner.py`` then runs the jobs (in folder mode a failing image is
@@ -16,17 +17,13 @@ skipped and reported) and keeps the best image when a signal ends a run (``inter
 from __future__ import annotations
 
 import argparse
-import inspect
 import shlex
 import sys
-import types
-import typing
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
-from . import __version__, synthesis
+from . import __version__
 from .backbones import BackboneError, UnknownLayerError
 from .batch import (EXIT_BACKBONE, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_OUTPUT, EXIT_STOPPED,  # noqa: F401
                     EXIT_USAGE, PROG, Job, Plan, check_keywords, check_outputs, check_sizes,
@@ -35,9 +32,9 @@ from .devices import resolve_device
 from .images import ImageLoadError, fitted_size, read_image, resize
 from .interrupts import SignalState, signals_as_interrupts
 from .loading import BACKBONES
+from .options import SYNTHESIS_OPTIONS, Option, literal_choices, synthesize_defaults
 from .outputs import OutputError
 from .runner import Context, Inputs, finish, make_snapshot_folders, run_jobs, say_error as _error
-from .statistics import STATISTICS
 from .synthesis import synthesize
 
 
@@ -67,17 +64,6 @@ EXAMPLES = f"""examples:
 Every result is a PNG with its parameters inside (neural_style.read_metadata reads them)."""
 
 
-def parse_scales(text: str) -> str | list[tuple[int, int]]:
-    """``auto``, ``single``, or a schedule ``SIDE:STEPS,SIDE:STEPS`` -> [(side, steps), ...]."""
-    if text in ("auto", "single"):
-        return text
-    try:
-        return [(int(side), int(steps)) for side, steps in (stage.split(":") for stage in text.split(","))]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not 'auto', 'single' or a schedule like 128:100,256:200 (long side:evaluations)") from None
-
-
 def positive_int(text: str, unit: str = "pixels") -> int:
     """An argparse type: a whole number (of ``unit``) >= 1."""
     try:
@@ -94,73 +80,6 @@ def positive_count(text: str) -> int:
     return positive_int(text, "evaluations")
 
 
-@dataclass(frozen=True)
-class Option:
-    """One keyword of ``synthesize`` on the command line: adding an option is adding one of these.
-
-    ``flag`` defaults to ``--`` plus the keyword with dashes; the default shown in the help is
-    ``synthesize``'s own. ``choices`` may be a callable so the list is read when the parser is
-    built (new statistics appear by themselves); without it, a keyword annotated with a
-    ``Literal`` gets the Literal's values. ``kind=bool`` makes a ``--x/--no-x`` switch. An entry
-    whose keyword ``synthesize`` does not (yet) take is left out of the parser.
-    """
-
-    keyword: str
-    help: str
-    kind: Callable[[str], Any] | type = float
-    flag: str = ""
-    nargs: str | None = None
-    metavar: str | None = None
-    choices: Sequence[str] | Callable[[], Sequence[str]] | None = None
-
-
-SYNTHESIS_OPTIONS: tuple[Option, ...] = (
-    Option("num_steps", "loss evaluations (L-BFGS line-search evaluations count)", int, flag="--steps",
-           metavar="N"),
-    Option("blend_weights", "one weight per style: the style target is their weighted average",
-           float, flag="--blend", nargs="+", metavar="W"),
-    Option("content_weight", "alpha, weight of the content loss", metavar="ALPHA"),
-    Option("style_weight", "beta, weight of the style loss (alpha/beta = 1/30 at the defaults)", metavar="BETA"),
-    Option("content_layers", "layers whose features the result must keep", str, nargs="+", metavar="LAYER"),
-    Option("style_layers", "layers whose statistics the result must match", str, nargs="+", metavar="LAYER"),
-    Option("layer_weights", "w_l, one per style layer (default: proportional to 1/N_l^2, summing to 1)", float,
-           nargs="+", metavar="W"),
-    Option("statistic", "what is matched in each style layer", str, choices=lambda: list(STATISTICS)),
-    Option("tv_weight", "weight of the total-variation regulariser (0 = off)", metavar="GAMMA"),
-    Option("tv_exponent", "exponent of the total variation (1 keeps edges, 2 smooths)", metavar="P"),
-    Option("init", "start image ('auto' = the content, or noise for a texture)", str),
-    Option("optimizer", "L-BFGS-B on the network's device (pixels bounded to [0, 1]), scipy's L-BFGS-B "
-           "(float64 on the CPU, for comparison) or projected Adam", str),
-    Option("lr", "Adam's step size (default: 0.02)", metavar="LR"),
-    Option("seed", "seed of the noise start", int, metavar="N"),
-    Option("precision", "dtype of the network ('auto': bf16 on CPUs with native bf16, else fp32; losses stay "
-           "fp32)", str),
-    Option("scales", "coarse-to-fine schedule: 'auto', 'single' (the paper: all steps at full size) or "
-           "SIDE:STEPS,... ending at the result's long side, e.g. 128:100,256:200", parse_scales,
-           metavar="SCHEDULE"),
-    Option("preserve_colour", "keep the content's colours: 'luminance' transfers only the luminance, 'match' "
-           "recolours the styles to the content's colours first", str),
-    Option("style_scale", "resize each style so its long side is S times the result's (larger S, larger "
-           "strokes)", metavar="S"),
-)
-
-
-def _synthesize_defaults() -> dict[str, Any]:
-    return {name: p.default for name, p in inspect.signature(synthesis.synthesize).parameters.items()}
-
-
-def literal_choices(function: Callable[..., Any], keyword: str) -> tuple[Any, ...] | None:
-    """The values of ``keyword``'s ``Literal[...]`` annotation in ``function`` (also inside a
-    union such as ``Literal["auto"] | Tensor``), else None."""
-    try:
-        hint = typing.get_type_hints(function).get(keyword)
-    except (NameError, TypeError):  # an annotation that cannot be resolved: no choices
-        return None
-    members = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
-    values = [v for m in members if typing.get_origin(m) is typing.Literal for v in typing.get_args(m)]
-    return tuple(values) or None
-
-
 def _add_option(group: argparse._ArgumentGroup, option: Option, default: Any) -> None:
     flag = option.flag or "--" + option.keyword.replace("_", "-")
     shown = "" if default is None else f" (default: {_format_default(default)})"
@@ -170,7 +89,7 @@ def _add_option(group: argparse._ArgumentGroup, option: Option, default: Any) ->
         return
     choices = option.choices() if callable(option.choices) else option.choices
     if choices is None and option.kind is str:
-        choices = literal_choices(synthesis.synthesize, option.keyword)
+        choices = literal_choices(option.keyword)
     group.add_argument(flag, dest=option.keyword, type=option.kind, nargs=option.nargs, choices=choices,
                        metavar=option.metavar, default=argparse.SUPPRESS, help=option.help + shown)
 
@@ -210,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     setup = parser.add_argument_group("images and network")
     setup.add_argument("--size", type=positive_int, default=512, metavar="PX",
                        help="long side in pixels of the content (and result) (default: 512; 300 steps at 512 px "
-                            "take about 10 minutes on 2 CPU cores in float32, far less on a GPU)")
+                            "take about 10 minutes on 2 CPU cores in float32, about 4 s on an H100)")
     setup.add_argument("--style-size", type=positive_int, metavar="PX",
                        help="long side in pixels of the style images; for a texture also the result's size "
                             "unless --texture-size is given (default: --size)")
@@ -244,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "result's size: each style paints only its own region")
 
     synth = parser.add_argument_group("optimisation (the keywords of neural_style.synthesize)")
-    defaults = _synthesize_defaults()
+    defaults = synthesize_defaults()
     for option in SYNTHESIS_OPTIONS:
         if option.keyword in defaults:
             _add_option(synth, option, defaults[option.keyword])
@@ -339,7 +258,7 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace, keywords
     styles, masks = read_inputs(style_paths), read_inputs(args.masks)  # refused now, not after loading the net
     init_image = read_image(args.init_image) if args.init_image is not None else None
     with_content = not args.texture
-    check_keywords(keywords, args, len(styles), with_content, device)
+    check_keywords(keywords, args, len(styles), device)
     shapes = [tuple(s.shape[-2:]) for s in styles]
     if args.texture_size is not None:
         keywords["size"] = fitted_size(shapes[0], args.texture_size)

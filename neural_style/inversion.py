@@ -12,6 +12,7 @@ content drawn with the colours and strokes the starting image supplies.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, Callable, Literal
 
@@ -19,9 +20,10 @@ import torch
 from torch import Tensor
 
 from .backbones import VGGFeatures
-from .checks import check_image, check_integer, check_positive, check_seed, check_weight
+from .checks import check_image, check_integer, check_seed
 from .optimise import StepInfo, optimise, warn_if_early
-from .statistics import content_loss, get_statistic
+from .loss_config import LossConfig
+from .statistics import content_loss
 from .synthesis import Objective, SynthesisResult, initial_image
 
 InversionInit = Literal["noise", "style"]
@@ -56,7 +58,8 @@ def invert(backbone: VGGFeatures, image: Tensor, layer: str, *, init: InversionI
     if style is not None:
         style = check_image(style, "The style image")
     num_steps, seed = check_integer("num_steps", num_steps), check_seed(seed)
-    tv_weight, tv_exponent = check_weight("tv_weight", tv_weight), check_positive("tv_exponent", tv_exponent)
+    loss = LossConfig(content_layers=(layer,), style_layers=(), style_weight=0.0, tv_weight=tv_weight,
+                      tv_exponent=tv_exponent)  # checks the weights; alpha is set once the target is known
     backbone.check_layers([layer])
     device = next(backbone.parameters()).device
     with torch.no_grad():
@@ -64,15 +67,14 @@ def invert(backbone: VGGFeatures, image: Tensor, layer: str, *, init: InversionI
     energy = float(2 * content_loss(torch.zeros_like(target), target))  # ||Phi_0||^2 / M, as L_content divides by M
     if energy == 0:
         raise ValueError(f"The image's {layer} activations are all zero: there is nothing to invert.")
-    objective = Objective(backbone, style_targets={}, content_targets={layer: target},
-                          statistic=get_statistic("gram"), layer_weights={}, content_weight=1.0 / energy,
-                          style_weight=0.0, tv_weight=tv_weight, tv_exponent=tv_exponent)
+    objective = Objective(backbone, dataclasses.replace(loss, content_weight=1.0 / energy), style_targets={},
+                          content_targets={layer: target})
     size = tuple(image.shape[-2:])
     generator = torch.Generator().manual_seed(seed)
     start = initial_image(init, None, [] if style is None else [style.detach().cpu()], size, generator)
     params: dict[str, Any] = {
         "task": "inversion", "backbone": backbone.info.as_dict(), "layer": layer, "size": list(size),
-        "init": init, "tv_weight": tv_weight, "tv_exponent": tv_exponent, "num_steps": num_steps,
+        "init": init, "tv_weight": loss.tv_weight, "tv_exponent": loss.tv_exponent, "num_steps": num_steps,
         "seed": seed, "optimizer": "lbfgs", "precision": "float32",  # no autocast: the plain network
     }
     history: list[dict[str, float]] = []

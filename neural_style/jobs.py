@@ -19,8 +19,9 @@ from typing import Any, Callable, Sequence
 from torch import Tensor
 
 from .backbones import BackboneInfo, VGGFeatures
-from .cli import PROG, SYNTHESIS_OPTIONS, Option
+from .batch import PROG
 from .images import IMAGE_SUFFIXES, ImageLoadError, load_image
+from .options import SYNTHESIS_OPTIONS, Option
 from .synthesis import StepInfo, SynthesisResult, synthesize
 
 # Keywords that only mean something with a content image.

@@ -19,22 +19,23 @@ input channels, so all means can be taken in one pass of the original network.
 Dead channels (mean 0 on the calibration images: the ReLU is never active) are left unscaled
 (m = 1); their activations are still those of the original network.
 
-Departure from the paper, for a small calibration set: with a dozen images some channels may
-fire at a handful of positions only. Dividing by such a mean multiplies the channel by its
-inverse, and on another image (noise, the usual start) that channel alone then dominates the
-layer's style loss, which grows as F^4 (seen with a VGG16 trunk whose means went down to 1e-5 of
-their layer's median: 150 evaluations left a noise start as it was). So the divisor is
-max(m_c, floor * median_c'(m_c')) over the layer's live channels, ``floor = 0.3`` by default
-(``floor=0`` is the paper's rule); the channels below the floor end with a calibration mean
-below 1. On the paper's VGG19 and the project's images no channel is dead and the smallest mean
-is 1% of its layer's median (conv2_1); 0 to 58 channels per layer (conv5_4) fall below the
-floor. Any positive divisor keeps the function, so the floor changes only the balance, not the
-correctness.
+Departure from the paper, for a small calibration set: a channel that fires at a handful of
+positions of a dozen images gets a tiny mean, and dividing by it lets that channel alone dominate
+its layer's style loss (which grows as F^4) on any other image, a noise start included. So the
+divisor is max(m_c, floor * median_c'(m_c')) over the layer's live channels, ``floor = 0.3`` by
+default (``floor=0`` is the paper's rule); the channels below the floor end with a calibration
+mean below 1. Any positive divisor keeps the function, so the floor changes only the balance, not
+the correctness. (The notebook's section 14 shows the means of the paper's VGG19 and compares the
+two rules.)
 
 Calibration: the project's ``images/`` folder, each image resized to 224 px on its long side;
 each image's spatial mean counts once (m = average over images of the mean over positions).
-The means are cached in ``~/.cache/neural_style`` (or ``$NEURAL_STYLE_CACHE``) under a key made
-of the backbone's weights, pooling and the calibration files' contents.
+For the paper's VGG19 these means ship with the package (``data/vgg19_calibration.pt``, both
+poolings, checked against the weights file's SHA-256), so ``normalized=True`` needs no source
+checkout; ``tests/test_normalization.py`` recomputes them from ``images/``. Other networks and
+calibration sets are computed once and cached in ``~/.cache/neural_style`` (or
+``$NEURAL_STYLE_CACHE``) under a key made of the backbone's weights, pooling and the calibration
+files' contents.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ from .images import IMAGE_SUFFIXES, image_files, load_image
 CALIBRATION_SIZE = 224
 FLOOR = 0.3
 PROJECT_IMAGES = Path(__file__).resolve().parent.parent / "images"
+SHIPPED_MEANS = Path(__file__).resolve().parent / "data" / "vgg19_calibration.pt"
+SHIPPED_NETWORK = "vgg19"
 
 
 def conv_layers(backbone: VGGFeatures) -> list[str]:
@@ -177,17 +180,51 @@ def _read_cache(path: Path, layers: Sequence[str]) -> dict[str, Tensor] | None:
     return {layer: means[layer] for layer in layers}
 
 
-def _write_cache(path: Path, means: dict[str, Tensor]) -> None:
+def _write_cache(path: Path, content: dict) -> None:
     """Write atomically: a temporary file in the same folder, then rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
-            torch.save(means, file)
+            torch.save(content, file)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def weights_digest(backbone: VGGFeatures) -> str | None:
+    """SHA-256 of the backbone's weights file, or None when its weights are not a file."""
+    path = Path(backbone.info.weights)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def shipped_means(backbone: VGGFeatures) -> dict[str, Tensor] | None:
+    """The means on the default calibration set shipped with the package, when ``backbone`` is
+    the network they were computed with (the paper's VGG19, same weights file and pooling)."""
+    if backbone.info.name != SHIPPED_NETWORK or not SHIPPED_MEANS.is_file():
+        return None
+    shipped = torch.load(SHIPPED_MEANS, map_location="cpu", weights_only=True)
+    means = shipped["means"].get(backbone.info.pooling)
+    if means is None or shipped["weights_sha256"] != weights_digest(backbone):
+        return None
+    return {layer: means[layer] for layer in conv_layers(backbone)}
+
+
+def write_shipped_means(networks: dict[str, VGGFeatures], path: str | Path = SHIPPED_MEANS) -> Path:
+    """Compute the means of the paper's VGG19 on the project's images and write the file that
+    ``shipped_means`` reads. ``networks``: ``{pooling: load_backbone("vgg19", pooling=pooling)}``
+    for "avg" and "max". Run from a source checkout whenever ``images/`` changes."""
+    files = calibration_files()
+    images = [load_image(f, CALIBRATION_SIZE) for f in files]
+    digests = {weights_digest(net) for net in networks.values()}
+    if len(digests) != 1 or any(net.info.name != SHIPPED_NETWORK for net in networks.values()):
+        raise ValueError(f"Give the {SHIPPED_NETWORK} network of one weights file for each pooling.")
+    record = {"weights_sha256": digests.pop(), "size": CALIBRATION_SIZE, "files": [f.name for f in files],
+              "means": {pooling: channel_means(net, images) for pooling, net in networks.items()}}
+    _write_cache(Path(path), record)
+    os.chmod(path, 0o644)  # package data, readable by every user of an install
+    return Path(path)
 
 
 def calibration_means(backbone: VGGFeatures, *, calibration: str | Path | Sequence[str | Path] | None = None,
@@ -196,11 +233,16 @@ def calibration_means(backbone: VGGFeatures, *, calibration: str | Path | Sequen
 
     Args:
         backbone: the original network.
-        calibration: a folder of images or a list of image files (default the project's images/).
+        calibration: a folder of images or a list of image files (default the project's images/;
+            for the paper's VGG19 at the default size the shipped means, ``shipped_means``).
         size: long side of the calibration images, in px.
         cache: True for ``cache_dir()``, a folder, or False to always recompute and not write.
             A missing, unreadable or incomplete cache file is recomputed and rewritten.
     """
+    if calibration is None and size == CALIBRATION_SIZE:
+        shipped = shipped_means(backbone)
+        if shipped is not None:
+            return shipped
     files = ([Path(p) for p in calibration] if isinstance(calibration, (list, tuple))
              else calibration_files(calibration))
     layers = conv_layers(backbone)

@@ -9,21 +9,20 @@ Uploaded images are stored as files in ``<results>/uploads`` and offered in ever
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from torch import Tensor
 
 from .backbones import VGGFeatures
-from .cli import literal_choices
 from .images import ImageLoadError, image_files
 from .jobs import JobSettings, command_line, slug, store_upload
 from .panel_view import copy_button, status_html, uploaded_files
 from .statistics import STATISTICS
 from .memory import skeleton
+from .options import literal_choices, synthesize_defaults
 from .layers import STYLE_LAYERS, style_layer_weights
-from .synthesis import synthesize
+from .loss_config import LossConfig
 
 TEXTURE = "(texture)"           # the content menu's value for "none: texture"
 PREVIOUS = "(previous result)"  # the start menu's value for the panel's last result
@@ -33,6 +32,11 @@ PREVIEW_WIDTHS = (256, 384, 512, 768)
 COMMAND_SIZES = (("the panel's size", 0), ("512 px", 512), ("768 px", 768), ("1024 px", 1024), ("2048 px", 2048))
 CONTROLS_WIDTH = 410  # px: the controls column; the preview column takes the rest of the cell
 FIELD_WIDTH = CONTROLS_WIDTH - 40  # px: a control inside a tab (the tab's border and padding take the rest)
+# The panel's own starting values, smaller than synthesize's so that a first run takes seconds;
+# the weights and the statistic start at the loss's defaults (LossConfig, which synthesize's
+# keywords default to), the menus and the seed at synthesize's (synthesize_defaults).
+PANEL_STEPS, PANEL_SIZE = 100, 192
+TV_START = 1e-4  # gamma when total variation is switched on (synthesize's default is off: 0)
 
 
 class PanelForm:
@@ -85,11 +89,13 @@ class PanelForm:
 
     def _weight_controls(self, w: Any) -> None:
         log = dict(base=10, readout_format=".3g", continuous_update=False, **field_layout())
-        self.content_weight = w.FloatLogSlider(value=1.0, min=-3, max=3, description="content weight α", **log)
-        self.style_weight = w.FloatLogSlider(value=30.0, min=0, max=6, description="style weight β", **log)
+        self.content_weight = w.FloatLogSlider(value=LossConfig.content_weight, min=-3, max=3,
+                                               description="content weight α", **log)
+        self.style_weight = w.FloatLogSlider(value=LossConfig.style_weight, min=0, max=6,
+                                             description="style weight β", **log)
         self.tv_on = w.Checkbox(value=False, description="total variation", indent=False,
                                 layout=w.Layout(width="125px"))
-        self.tv_weight = w.FloatLogSlider(value=1e-4, min=-8, max=0, base=10, readout_format=".3g", disabled=True,
+        self.tv_weight = w.FloatLogSlider(value=TV_START, min=-8, max=0, base=10, readout_format=".3g", disabled=True,
                                           continuous_update=False, description="γ", style={"description_width": "20px"},
                                           layout=w.Layout(width="240px"))
         # Multipliers of synthesize's default w_l (proportional to 1 / N_l^2): 1 everywhere is the default.
@@ -98,22 +104,23 @@ class PanelForm:
                               for layer in STYLE_LAYERS}
 
     def _run_controls(self, w: Any, files: Sequence[Path], preview_width: int) -> None:
-        parameters = inspect.signature(synthesize).parameters
-        self.statistic = w.Dropdown(options=list(STATISTICS), value="gram", description="statistic", **field_layout())
-        starts = literal_choices(synthesize, "init") or ("auto",)
+        defaults = synthesize_defaults()
+        self.statistic = w.Dropdown(options=list(STATISTICS), value=LossConfig.statistic, description="statistic",
+                                    **field_layout())
+        starts = literal_choices("init") or ("auto",)
         self.init = w.Dropdown(options=[*((s, s) for s in starts), *((f"image: {p.name}", p) for p in files)], value=starts[0],
                                description="start from", **field_layout())
         self.init_upload = w.FileUpload(accept="image/*", multiple=False, description="upload a start image",
                                         layout=w.Layout(width="240px", margin="0 0 4px 124px"))
-        self.steps = w.IntSlider(value=100, min=10, max=1000, step=10, description="evaluations",
+        self.steps = w.IntSlider(value=PANEL_STEPS, min=10, max=1000, step=10, description="evaluations",
                                  continuous_update=False, **field_layout())
-        self.size = w.IntSlider(value=192, min=64, max=1024, step=32, description="size (px)",
+        self.size = w.IntSlider(value=PANEL_SIZE, min=64, max=1024, step=32, description="size (px)",
                                 continuous_update=False, **field_layout())
-        self.seed = w.IntText(value=0, description="seed", style=field_layout()["style"], layout=w.Layout(width="220px"))
+        self.seed = w.IntText(value=defaults.get("seed", 0), description="seed", style=field_layout()["style"], layout=w.Layout(width="220px"))
         self.choices: dict[str, Any] = {}
         for keyword, label in CHOICE_OPTIONS.items():
-            if keyword in parameters:
-                values, default = literal_choices(synthesize, keyword), parameters[keyword].default
+            if keyword in defaults:
+                values, default = literal_choices(keyword), defaults[keyword]
                 self.choices[keyword] = (
                     w.Dropdown(options=list(values), value=default if default in values else values[0],
                                description=label, **field_layout()) if values else

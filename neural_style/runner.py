@@ -7,9 +7,7 @@ The checks that come before (outputs, images, sizes, memory) are in ``batch.py``
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -18,9 +16,10 @@ from torch import Tensor
 
 from .backbones import VGGFeatures
 from .batch import EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_STOPPED, PROG, Failure, Job, Plan
-from .images import ImageLoadError, read_image, resize, save_image
+from .images import ImageLoadError, read_image, resize
 from .interrupts import SignalState, deferred
 from .outputs import OutputError
+from .progress import Bar, LogLines, Snapshots
 from .synthesis import StepInfo, SynthesisResult
 
 
@@ -51,62 +50,6 @@ class Context:
     synthesize: Callable[..., SynthesisResult]
 
 
-class Bar:
-    """A tqdm bar on a terminal (stderr), nothing otherwise; a ``synthesize`` callback."""
-
-    def __init__(self, description: str, enabled: bool) -> None:
-        """A bar labelled ``description``, drawn only when ``enabled``."""
-        self.description, self.enabled, self.bar = description, enabled, None
-
-    def __call__(self, info: StepInfo) -> None:
-        if not self.enabled:
-            return
-        if self.bar is None:
-            from tqdm import tqdm
-
-            try:
-                sized = os.get_terminal_size(sys.stderr.fileno()).columns > 0
-            except OSError:
-                sized = False
-            # A terminal that reports no size (a bare pseudo-terminal) would hide the bar.
-            self.bar = tqdm(total=info.num_steps, desc=self.description, leave=False, file=sys.stderr,
-                            unit="eval", dynamic_ncols=sized, ncols=None if sized else 80,
-                            nrows=None if sized else 20)
-        self.bar.update(info.step - self.bar.n)
-        self.bar.set_postfix(loss=f"{info.loss:.4g}", refresh=False)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-class LogLines:
-    """A progress line on stderr every tenth of the budget, for a log file or ``nohup`` (where no
-    bar is drawn); a ``synthesize`` callback."""
-
-    def __init__(self, label: str) -> None:
-        self.label, self.next_step, self.start = label, 1, time.perf_counter()
-
-    def __call__(self, info: StepInfo) -> None:
-        if info.step >= self.next_step or info.step == info.num_steps:
-            print(f"{PROG}: {self.label}: evaluation {info.step} of {info.num_steps}, loss {info.loss:.4g}, "
-                  f"{time.perf_counter() - self.start:.0f} s", file=sys.stderr, flush=True)
-            self.next_step = info.step + max(1, info.num_steps // 10)
-
-
-class Snapshots:
-    """Every ``every`` evaluations, the current image as ``folder/STEM-00050.png`` (``--save-every``:
-    the frames of a progress animation); a ``synthesize`` callback."""
-
-    def __init__(self, folder: Path, stem: str, every: int) -> None:
-        self.folder, self.stem, self.every = folder, stem, every
-
-    def __call__(self, info: StepInfo) -> None:
-        if info.step % self.every == 0:
-            save_image(info.image.detach().float().cpu(), self.folder / f"{self.stem}-{info.step:05d}.png",
-                       {"step": info.step, "loss": info.loss}, overwrite=True)
-
-
 def snapshot_folder(output: Path) -> Path:
     """Where ``--save-every`` puts the intermediate images of ``output``: ``OUT-steps/`` beside it."""
     return output.with_name(f"{output.stem}-steps")
@@ -124,10 +67,10 @@ def make_snapshot_folders(jobs: Sequence[Job]) -> None:
 
 def callbacks(job: Job, args: argparse.Namespace, label: str) -> tuple[Callable[[StepInfo], None], Bar]:
     """The command's ``synthesize`` callback for one job (bar or log lines, and snapshots), and its bar."""
-    bar = Bar(label, not args.quiet and sys.stderr.isatty())
+    bar = Bar(label, not args.quiet and sys.stderr.isatty(), terminal=True, unit="eval")
     steps: list[Callable[[StepInfo], None]] = [bar]
     if not args.quiet and not sys.stderr.isatty():
-        steps.append(LogLines(label))
+        steps.append(LogLines(f"{PROG}: {label}"))
     if args.save_every:
         steps.append(Snapshots(snapshot_folder(job.output), job.output.stem, args.save_every))
 

@@ -24,18 +24,18 @@ from torch.nn import functional as F
 
 from . import colour
 from .backbones import VGGFeatures
-from .checks import check_image, check_positive, check_seed, check_weight
+from .checks import check_image, check_positive, check_seed
 from .devices import Precision, autocast_dtype, prepare_for_speed
 from .images import resize, save_image
 from .layers import CONTENT_LAYERS, STYLE_LAYERS, style_layer_weights  # noqa: F401 (re-exported)
+from .loss_config import LossConfig, style_only
 from .masks import MaskedStatistic, check_masks, masked_style_targets
 from .memory import check_memory
 from .schedule import (MIN_STYLE_SIDE, SMALLEST_SCALE, Schedule, coarse_to_fine, run_sizes,  # noqa: F401
                        scaled_size, stages_for)
 from .optimise import (BUDGET, OptimizerName, StepInfo, StopKind, SynthesisNotice, check_run,  # noqa: F401
                        optimise, warn_if_early)
-from .statistics import (Representation, StyleStatistic, blend, content_loss, get_statistic,
-                         total_variation)
+from .statistics import Representation, StyleStatistic, blend, content_loss, total_variation
 
 Init = Literal["auto", "content", "noise", "style"]
 
@@ -83,48 +83,49 @@ class Objective:
 
     Args:
         backbone: the feature extractor.
+        loss: layers, weights and statistic (``LossConfig``, with its layer weights filled in).
         style_targets: ``{layer: representation}`` (already blended over styles).
         content_targets: ``{layer: P^l}`` of shape (1, N, H, W); empty for textures.
-        statistic: how style layers are compared.
-        layer_weights: w_l per style layer.
-        content_weight, style_weight, tv_weight: alpha, beta, gamma.
-        tv_exponent: beta of the total-variation regulariser.
+        statistic: how style layers are compared (default ``loss.style_statistic``; the masks
+            wrap it in ``masks.MaskedStatistic``).
         autocast: dtype the backbone runs in (bf16 or fp16 autocast), None for float32. The
             statistics and losses are computed in float32 either way.
     """
 
-    def __init__(self, backbone: VGGFeatures, *, style_targets: dict[str, Representation],
-                 content_targets: dict[str, Tensor], statistic: StyleStatistic,
-                 layer_weights: dict[str, float], content_weight: float, style_weight: float,
-                 tv_weight: float = 0.0, tv_exponent: float = 2.0, autocast: torch.dtype | None = None) -> None:
-        self.backbone, self.statistic, self.autocast = backbone, statistic, autocast
+    def __init__(self, backbone: VGGFeatures, loss: LossConfig, *, style_targets: dict[str, Representation],
+                 content_targets: dict[str, Tensor], statistic: StyleStatistic | None = None,
+                 autocast: torch.dtype | None = None) -> None:
+        if loss.layer_weights is None:
+            loss = loss.for_backbone(backbone)
+        self.backbone, self.loss, self.autocast = backbone, loss, autocast
+        self.statistic = loss.style_statistic if statistic is None else statistic
         self.style_targets, self.content_targets = style_targets, content_targets
-        self.layer_weights = layer_weights
-        self.content_weight, self.style_weight = content_weight, style_weight
-        self.tv_weight, self.tv_exponent = tv_weight, tv_exponent
+        self.layer_weights = dict(zip(loss.style_layers, loss.layer_weights or ()))
         self.layers = list(dict.fromkeys([*style_targets, *content_targets]))
 
     @classmethod
     @torch.no_grad()
-    def from_images(cls, backbone: VGGFeatures, *, styles: Sequence[Tensor], content: Tensor | None,
-                    blend_weights: Sequence[float], content_layers: Sequence[str],
-                    style_layers: Sequence[str], layer_weights: Sequence[float], statistic: StyleStatistic,
-                    content_weight: float, style_weight: float, tv_weight: float = 0.0,
-                    tv_exponent: float = 2.0, autocast: torch.dtype | None = None,
-                    masks: Tensor | None = None) -> "Objective":
+    def from_images(cls, backbone: VGGFeatures, loss: LossConfig, *, styles: Sequence[Tensor],
+                    content: Tensor | None, blend_weights: Sequence[float] | None = None,
+                    autocast: torch.dtype | None = None, masks: Tensor | None = None) -> "Objective":
         """Compute the targets once: blended style representations and content features P^l.
 
-        Images are (1, 3, H, W) in [0, 1] on the backbone's device. Without a content image the
-        content layers are still checked, so a misspelt name fails here rather than silently.
+        Images are (1, 3, H, W) in [0, 1] on the backbone's device; ``blend_weights`` default to
+        equal weights. Without a content image the content term is dropped (``without_content``)
+        after the content layers are checked, so a misspelt name fails here rather than silently.
         With ``masks`` (R, 1, H, W) (see ``masks.check_masks``) style r is matched in region r
         instead of blending the styles (``masks.MaskedStatistic``).
         """
-        backbone.check_layers(content_layers)
+        loss = loss.for_backbone(backbone)
+        if content is None:
+            loss = loss.without_content()
+        blend_weights = [1.0] * len(styles) if blend_weights is None else list(blend_weights)
+        statistic, style_layers = loss.style_statistic, loss.style_layers
         # the targets go through the network in the precision the image will, so that its rounding
         # is the same on both sides (the content loss of the content image is 0); statistics in fp32
         with _autocast(backbone, autocast):
             per_style = [_features(backbone, s, style_layers) for s in styles] if masks is None else []
-            content_features = {} if content is None else _features(backbone, content, content_layers)
+            content_features = {} if content is None else _features(backbone, content, loss.content_layers)
         if masks is not None:
             statistic = MaskedStatistic(statistic)
             style_targets = masked_style_targets(backbone, styles, masks, style_layers, statistic)
@@ -132,10 +133,8 @@ class Objective:
             style_targets = {layer: blend([statistic.describe(f[layer].float()) for f in per_style], blend_weights, statistic)
                              for layer in style_layers}
         content_targets = {layer: f.float() for layer, f in content_features.items()}
-        return cls(backbone, style_targets=style_targets, content_targets=content_targets, statistic=statistic,
-                   layer_weights=dict(zip(style_layers, layer_weights)),
-                   content_weight=content_weight if content is not None else 0.0, style_weight=style_weight,
-                   tv_weight=tv_weight, tv_exponent=tv_exponent, autocast=autocast)
+        return cls(backbone, loss, style_targets=style_targets, content_targets=content_targets,
+                   statistic=statistic, autocast=autocast)
 
     def __call__(self, image: Tensor) -> dict[str, Tensor]:
         """Loss terms for ``image`` (1, 3, H, W): ``total`` and its parts (unweighted)."""
@@ -147,9 +146,10 @@ class Objective:
             terms[f"style/{layer}"] = self.statistic.loss(features[layer].float(), target)
         terms["style"] = sum((self.layer_weights[l] * terms[f"style/{l}"] for l in self.style_targets), zero)
         terms["content"] = sum((content_loss(features[l].float(), p) for l, p in self.content_targets.items()), zero)
-        terms["tv"] = total_variation(image, self.tv_exponent) if self.tv_weight else zero
-        terms["total"] = (self.content_weight * terms["content"] + self.style_weight * terms["style"]
-                          + self.tv_weight * terms["tv"])
+        loss = self.loss
+        terms["tv"] = total_variation(image, loss.tv_exponent) if loss.tv_weight else zero
+        terms["total"] = (loss.content_weight * terms["content"] + loss.style_weight * terms["style"]
+                          + loss.tv_weight * terms["tv"])
         return terms
 
 
@@ -221,11 +221,11 @@ def synthesize(
     content_layers: Sequence[str] = CONTENT_LAYERS,
     style_layers: Sequence[str] = STYLE_LAYERS,
     layer_weights: Sequence[float] | None = None,
-    content_weight: float = 1.0,
-    style_weight: float = 30.0,
-    tv_weight: float = 0.0,
-    tv_exponent: float = 2.0,
-    statistic: str | StyleStatistic = "gram",
+    content_weight: float = LossConfig.content_weight,
+    style_weight: float = LossConfig.style_weight,
+    tv_weight: float = LossConfig.tv_weight,
+    tv_exponent: float = LossConfig.tv_exponent,
+    statistic: str | StyleStatistic = LossConfig.statistic,
     init: Init | Tensor = "auto",
     optimizer: OptimizerName = "lbfgs",
     num_steps: int = 300,
@@ -315,15 +315,17 @@ def synthesize(
         raise ValueError("blend_weights mix styles everywhere, masks put each style in its own region; "
                          "give one or the other (with masks, scale a region's mask to weaken its style).")
     weights = list(blend_weights) if blend_weights is not None else [1.0] * len(styles)
-    layer_w = style_layer_weights(backbone, style_layers, layer_weights)
-    content_weight, style_weight, tv_weight = (check_weight(name, value) for name, value in (
-        ("content_weight", content_weight), ("style_weight", style_weight), ("tv_weight", tv_weight)))
-    tv_exponent, seed = check_positive("tv_exponent", tv_exponent), check_seed(seed)
+    loss = LossConfig(content_layers=tuple(content_layers), style_layers=tuple(style_layers),
+                      layer_weights=None if layer_weights is None else tuple(layer_weights),
+                      content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
+                      tv_exponent=tv_exponent, statistic=statistic).for_backbone(backbone)
+    if content is None:
+        loss = loss.without_content()
+    seed = check_seed(seed)
     num_steps, lr = _checked_run(optimizer, num_steps, lr)
-    stat = get_statistic(statistic)
     device = next(backbone.parameters()).device
     dtype = autocast_dtype(device, precision)
-    used = [*style_layers, *(content_layers if content is not None else ())]
+    used = [*loss.style_layers, *loss.content_layers]
     size, style_sizes = _checked_sizes(backbone, styles, content, size, style_scale, used)
     check_memory(backbone, size, used, optimizer=optimizer,
                  target_sizes=[*style_sizes, *([] if content is None else [size])])
@@ -338,12 +340,7 @@ def synthesize(
     prepare_for_speed(backbone)
 
     params: dict[str, Any] = {
-        "backbone": backbone.info.as_dict(), "size": list(size),
-        "statistic": statistic if isinstance(statistic, str) else repr(statistic),
-        "content_layers": list(content_layers) if content is not None else [],
-        "style_layers": list(style_layers), "layer_weights": layer_w, "blend_weights": weights,
-        "content_weight": content_weight if content is not None else 0.0, "style_weight": style_weight,
-        "tv_weight": tv_weight, "tv_exponent": tv_exponent,
+        "backbone": backbone.info.as_dict(), "size": list(size), **loss.record(), "blend_weights": weights,
         "init": "image" if isinstance(init, Tensor) else init, "optimizer": optimizer,
         "num_steps": sum(steps for _, steps in stages), "lr": lr, "seed": seed,
         "precision": str(dtype).removeprefix("torch.") if dtype else "float32", "scales": stages,
@@ -362,12 +359,9 @@ def synthesize(
         stage_styles = [_resized(s.cpu(), scaled_size(s.shape[-2:], factor)) for s in styles]
         stage_content = None if content is None else _resized(content.cpu(), stage_size)
         objective = Objective.from_images(
-            backbone, styles=[s.to(device) for s in stage_styles],
+            backbone, loss, styles=[s.to(device) for s in stage_styles],
             content=None if stage_content is None else stage_content.to(device), blend_weights=weights,
-            content_layers=content_layers, style_layers=style_layers, layer_weights=layer_w, statistic=stat,
-            content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
-            tv_exponent=tv_exponent, autocast=dtype,
-            masks=None if mask_stack is None else _resized(mask_stack, stage_size).to(device))
+            autocast=dtype, masks=None if mask_stack is None else _resized(mask_stack, stage_size).to(device))
         image = (initial_image(init, stage_content, stage_styles, stage_size, generator) if image is None
                  else _resized(image, stage_size))
         outcome = optimise(objective, image.to(device), optimizer=optimizer, num_steps=steps, lr=lr,
@@ -422,10 +416,7 @@ def style_distance(backbone: VGGFeatures, image: Tensor, style: Tensor, *, stati
 
     Used to judge a result by a statistic it was not optimised for.
     """
-    weights = style_layer_weights(backbone, style_layers, layer_weights)
     device = next(backbone.parameters()).device
-    objective = Objective.from_images(
-        backbone, styles=[style.to(device)], content=None, blend_weights=[1.0], content_layers=[],
-        style_layers=style_layers, layer_weights=weights, statistic=get_statistic(statistic),
-        content_weight=0.0, style_weight=1.0)
+    objective = Objective.from_images(backbone, style_only(style_layers, layer_weights, statistic),
+                                      styles=[style.to(device)], content=None)
     return float(objective(image.to(device))["style"])

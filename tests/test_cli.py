@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from neural_style import cli, read_metadata
+from neural_style import cli, options, read_metadata
 from neural_style.images import load_image
 from neural_style.statistics import STATISTICS
 
@@ -250,8 +250,8 @@ def test_literal_keywords_get_their_values_as_choices(monkeypatch: pytest.Monkey
     def fake(backbone, *, style, preserve_colour: Literal["none", "luminance"] = "none", callback=None):
         raise AssertionError("not called")
 
-    assert cli.literal_choices(fake, "preserve_colour") == ("none", "luminance")
-    assert cli.literal_choices(fake, "style") is None
+    assert options.literal_choices("preserve_colour", fake) == ("none", "luminance")
+    assert options.literal_choices("style", fake) is None
     monkeypatch.setattr(synthesis, "synthesize", fake)
     parser = cli.build_parser()
     assert parser.parse_args(["a", "b", "-o", "x.png", "--preserve-colour", "luminance"]).preserve_colour == "luminance"
@@ -275,7 +275,7 @@ def test_scales_and_precision_reach_synthesize(pictures: dict[str, Path], tmp_pa
 @pytest.mark.parametrize("text, expected", [("auto", "auto"), ("single", "single"),
                                             ("64:10,128:20", [(64, 10), (128, 20)])])
 def test_parse_scales(text, expected) -> None:
-    assert cli.parse_scales(text) == expected
+    assert options.parse_scales(text) == expected
 
 
 def test_bad_scales_are_a_usage_error(capsys) -> None:

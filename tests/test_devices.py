@@ -7,8 +7,8 @@ import torch
 
 from neural_style import devices
 from neural_style.loading import load_backbone
-from neural_style.statistics import get_statistic
-from neural_style.synthesis import CONTENT_LAYERS, STYLE_LAYERS, Objective
+from neural_style.loss_config import PAPER
+from neural_style.synthesis import Objective
 
 
 def _image(size, seed):
@@ -78,10 +78,9 @@ def vgg19_objectives():
     """The paper's stylization loss on real (offline) weights, in float32 and under bf16 autocast."""
     net = load_backbone("vgg19")
     content, style = _image(64, 1), torch.nn.functional.avg_pool2d(_image(128, 2), 2)
-    kwargs = dict(styles=[style], content=content, blend_weights=[1.0], content_layers=CONTENT_LAYERS,
-                  style_layers=STYLE_LAYERS, layer_weights=[0.2] * 5, statistic=get_statistic("gram"),
-                  content_weight=1.0, style_weight=1e3)
-    return (Objective.from_images(net, **kwargs), Objective.from_images(net, autocast=torch.bfloat16, **kwargs))
+    kwargs = dict(styles=[style], content=content)
+    return (Objective.from_images(net, PAPER, **kwargs),
+            Objective.from_images(net, PAPER, autocast=torch.bfloat16, **kwargs))
 
 
 def test_bf16_autocast_loss_is_float32_and_close(vgg19_objectives):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from neural_style import cli
+from neural_style import cli, options
 from neural_style.loading import load_backbone
 from neural_style.images import ImageLoadError, load_image, read_metadata
 from neural_style.jobs import (JobSettings, command_line, number, option_arguments, run_job, same_value,
@@ -30,7 +30,7 @@ def images(image_folder) -> Path:
 def parsed_keywords(command: str) -> dict:
     """The synthesize keywords that the real parser reads from ``command``."""
     args = cli.build_parser().parse_args(shlex.split(command)[1:])
-    return {o.keyword: getattr(args, o.keyword) for o in cli.SYNTHESIS_OPTIONS if hasattr(args, o.keyword)}
+    return {o.keyword: getattr(args, o.keyword) for o in options.SYNTHESIS_OPTIONS if hasattr(args, o.keyword)}
 
 
 def test_run_job_matches_synthesize(net, images: Path) -> None:
@@ -115,11 +115,11 @@ def test_command_line_starts_from_an_image_file(images: Path) -> None:
 
 
 def test_option_words_and_numbers() -> None:
-    options = {o.keyword: o for o in cli.SYNTHESIS_OPTIONS}
-    assert option_arguments(options["num_steps"], 300) == ["--steps", "300"]
-    assert option_arguments(options["style_weight"], 1000.0) == ["--style-weight", "1000"]
-    assert option_arguments(options["scales"], "auto") == ["--scales", "auto"]
-    switch = cli.Option("flip", "a switch", bool)
+    by_keyword = {o.keyword: o for o in options.SYNTHESIS_OPTIONS}
+    assert option_arguments(by_keyword["num_steps"], 300) == ["--steps", "300"]
+    assert option_arguments(by_keyword["style_weight"], 1000.0) == ["--style-weight", "1000"]
+    assert option_arguments(by_keyword["scales"], "auto") == ["--scales", "auto"]
+    switch = options.Option("flip", "a switch", bool)
     assert option_arguments(switch, True) == ["--flip"] and option_arguments(switch, False) == ["--no-flip"]
     for value in (0.1, 1 / 3, 1e-8, 2.5e-7, 123456.789, 1e22):
         assert float(number(value)) == value

@@ -3,6 +3,8 @@ function up to a per-channel scale on other images, dead channels, the cache, an
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -117,3 +119,38 @@ def test_load_backbone_option(tmp_path, monkeypatch):
     assert net.info.normalized and list(tmp_path.glob("means-random-vgg16-avg-*.pt"))
     with pytest.raises(FileNotFoundError, match="No calibration images"):
         normalized_backbone(load_backbone("random", arch="vgg16"), calibration=tmp_path, cache=False)
+
+
+@pytest.fixture(scope="module")
+def paper_networks():
+    return {pooling: load_backbone("vgg19", pooling=pooling) for pooling in ("avg", "max")}
+
+
+def test_shipped_means_are_the_project_images_means(paper_networks):
+    """The file in the package is what channel_means gives on images/ today, for both poolings."""
+    files = normalization.calibration_files()
+    recorded = torch.load(normalization.SHIPPED_MEANS, weights_only=True)
+    assert recorded["files"] == [f.name for f in files], "images/ changed: run write_shipped_means"
+    images = [load_image(f, normalization.CALIBRATION_SIZE) for f in files]
+    for pooling, net in paper_networks.items():
+        shipped, computed = normalization.shipped_means(net), channel_means(net, images)
+        assert shipped is not None and shipped.keys() == computed.keys()
+        for layer in computed:
+            torch.testing.assert_close(shipped[layer], computed[layer], rtol=1e-6, atol=0)
+
+
+def test_shipped_means_need_no_checkout_and_refuse_other_weights(paper_networks, tmp_path, monkeypatch):
+    """normalized=True works without images/ (an installed package) and without a cache; the
+    shipped means are used only for the weights file they were computed with."""
+    monkeypatch.setattr(normalization, "PROJECT_IMAGES", tmp_path / "no_images")
+    monkeypatch.setenv("NEURAL_STYLE_CACHE", str(tmp_path / "cache"))
+    net = load_backbone("vgg19", normalized=True)
+    assert net.info.normalized and not (tmp_path / "cache").exists()
+    other = tmp_path / "other_weights.bin"
+    other.write_bytes(b"other weights")
+    renamed = copy.copy(paper_networks["avg"])
+    renamed.info = dataclasses.replace(renamed.info, weights=str(other))
+    assert normalization.shipped_means(renamed) is None
+    assert normalization.shipped_means(load_backbone("random", seed=0)) is None
+    with pytest.raises(FileNotFoundError, match="No calibration images"):
+        normalized_backbone(renamed, cache=False)

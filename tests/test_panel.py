@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import html
+import inspect
 import io
 import math
 import re
@@ -21,7 +22,7 @@ pytest.importorskip("ipywidgets")
 
 from neural_style import cli  # noqa: E402
 from neural_style import panel as panel_module  # noqa: E402
-from neural_style import panel_form  # noqa: E402
+from neural_style import panel_form, synthesis  # noqa: E402
 from neural_style.loading import load_backbone  # noqa: E402
 from neural_style.images import load_image, read_metadata  # noqa: E402
 from neural_style.panel import StylePanel, show_panel  # noqa: E402
@@ -147,7 +148,7 @@ def test_blend_weights_one_slider_per_chosen_style(net, images: Path, tmp_path: 
 
 def test_menus_follow_synthesize_keywords(net, images: Path, tmp_path: Path) -> None:
     """precision, scales, preserve_colour: a menu of their Literal values exactly when synthesize has them."""
-    parameters = panel_form.inspect.signature(synthesize).parameters
+    parameters = inspect.signature(synthesize).parameters
     panel = StylePanel(net, images, tmp_path)
     assert set(panel.choices) == {k for k in panel_form.CHOICE_OPTIONS if k in parameters}
     for keyword, widget in panel.choices.items():
@@ -162,7 +163,7 @@ def test_colour_widget_appears_with_the_option(net, images: Path, tmp_path: Path
     def with_modes(backbone, *, style, preserve_colour: Literal["none", "luminance", "match"] = "none"):
         raise AssertionError("not called")
 
-    monkeypatch.setattr(panel_form, "synthesize", with_modes)
+    monkeypatch.setattr(synthesis, "synthesize", with_modes)  # what options.synthesize_defaults reads
     panel = StylePanel(net, images, tmp_path)
     assert list(panel.preserve_colour.options) == ["none", "luminance", "match"]
     assert panel.preserve_colour.value == "none"
