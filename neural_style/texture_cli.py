@@ -2,7 +2,8 @@
 
     neural-style-texture-net train STYLE -o NET.pt [--size 128] [--steps 300] [--norm instance]
     neural-style-texture-net sample NET.pt -o OUT.png [--size 512] [--count 4] [--seed 0]
-    neural-style-texture-net train STYLE --photos FOLDER -o NET.pt      (a stylization network)
+    neural-style-texture-net train STYLE --photos PHOTO [PHOTO ...] -o NET.pt   (a stylization network;
+                                                                   PHOTO: an image or a folder)
     neural-style-texture-net stylize NET.pt PHOTO -o OUT.png [--size 512]
 
 ``train`` writes the generator's best weights with its loss history, time and parameters
@@ -19,14 +20,14 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from tqdm.auto import tqdm
 
 from .backbones import BackboneError
 from .images import ImageLoadError, image_files, load_image, save_image
 from .interrupts import SignalState, signals_as_interrupts
 from .loading import BACKBONES, load_backbone
-from .texture_network import (GeneratorConfig, load_texture_network, save_texture_network, train_stylization_network,
-                              train_texture_network)
+from .progress import Bar
+from .texture_network import (STYLIZATION_STYLE_WEIGHT, GeneratorConfig, load_texture_network, save_texture_network,
+                              train_stylization_network, train_texture_network)
 
 PROG = "neural-style-texture-net"
 
@@ -49,8 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--backbone", choices=BACKBONES, default="auto", help="feature network (default auto)")
     train.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--photos", type=Path, default=None,
-                       help="a folder of photos: train a stylization network on crops of them")
+    train.add_argument("--photos", type=Path, nargs="+", default=None, metavar="PHOTO",
+                       help="photos, or folders of photos: train a stylization network on crops of them")
+    train.add_argument("--style-weight", type=float, default=None,
+                       help="beta of a stylization network, against alpha = 1 (default "
+                            f"{STYLIZATION_STYLE_WEIGHT:g}); unused for a texture")
     train.add_argument("--photo-size", type=int, default=256, help="long side the photos are loaded at (default 256)")
     sample = commands.add_parser("sample", help="sample textures from trained weights")
     sample.add_argument("weights", type=Path, help="weights written by 'train'")
@@ -70,29 +74,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def photo_files(paths: Sequence[Path]) -> list[Path]:
+    """The image files named by ``paths``: files as given, folders by their images (sorted)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = image_files(path)
+            if not found:
+                raise ValueError(f"{path} holds no images; give photos or folders of photos to train on.")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ValueError(f"{path} does not exist; give photos or folders of photos to train on.")
+    return files
+
+
 def _train(args: argparse.Namespace, signals: SignalState) -> int:
     if args.output.suffix != ".pt":
         raise ValueError(f"{args.output}: write the weights to a .pt file.")
     if not args.output.parent.is_dir():
         raise ValueError(f"{args.output.parent} is not a folder; create it first.")
     style = load_image(args.style, args.style_size or args.size)
-    photos = None
-    if args.photos is not None:
-        photos = [load_image(p, args.photo_size) for p in image_files(args.photos)] if args.photos.is_dir() else []
-        if not photos:
-            raise ValueError(f"{args.photos} is not a folder with images; give a folder of photos to train on.")
+    photos = None if args.photos is None else [load_image(p, args.photo_size) for p in photo_files(args.photos)]
+    if args.style_weight is not None and photos is None:
+        raise ValueError("--style-weight sets the balance of a stylization network; add --photos, or leave it out.")
     config = GeneratorConfig(scales=args.scales, norm=args.norm, content=photos is not None)
     net = load_backbone(args.backbone, device=args.device)
-    bar = tqdm(total=args.steps, desc="training", file=sys.stderr)
-
-    def progress(step: int, loss: float) -> None:
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
-
+    bar = Bar("training", terminal=True, unit="step")
     common = dict(size=args.size, num_steps=args.steps, batch_size=args.batch, lr=args.lr, config=config,
-                  seed=args.seed, callback=progress)
+                  seed=args.seed, callback=lambda step, loss: bar.update(step, args.steps, loss))
+    weight = {} if args.style_weight is None else {"style_weight": args.style_weight}
     result = (train_texture_network(net, style, **common) if photos is None
-              else train_stylization_network(net, style, photos, **common))
+              else train_stylization_network(net, style, photos, **common, **weight))
     bar.close()
     save_texture_network(result.network, args.output, result)
     how = "interrupted; " if result.stopped else ""

@@ -42,6 +42,10 @@ from .layers import CONTENT_LAYERS, STYLE_LAYERS, style_layer_weights
 
 Norm = Literal["instance", "batch"]
 NOISE_CHANNELS = 3
+# beta of a stylization network (alpha = 1): at synthesize's 30 the generator, trained on a few
+# photos, paints the same Starry Night pattern over every photo (notebook, section 15); at 3 it
+# keeps the photo.
+STYLIZATION_STYLE_WEIGHT = 3.0
 
 
 @dataclass(frozen=True)
@@ -283,7 +287,7 @@ def random_crops(photos: Sequence[Tensor], count: int, size: int, generator: tor
 
 def train_stylization_network(backbone: VGGFeatures, style: Tensor, photos: Sequence[Tensor], *, size: int = 128,
                               num_steps: int = 300, batch_size: int = 4, lr: float = 0.01,
-                              content_weight: float = 1.0, style_weight: float = 30.0,
+                              content_weight: float = 1.0, style_weight: float = STYLIZATION_STYLE_WEIGHT,
                               config: GeneratorConfig = GeneratorConfig(content=True),
                               content_layers: Sequence[str] = CONTENT_LAYERS,
                               style_layers: Sequence[str] = STYLE_LAYERS, layer_weights: Sequence[float] | None = None,
@@ -292,7 +296,8 @@ def train_stylization_network(backbone: VGGFeatures, style: Tensor, photos: Sequ
     """Train a stylization network for one style on random crops of ``photos``.
 
     Each step draws ``batch_size`` crops c of ``size`` px and minimises the mean over the batch of
-    alpha L_content(g(z, c), c) + beta sum_l w_l E_l(g(z, c), a), ``synthesize``'s loss and defaults.
+    alpha L_content(g(z, c), c) + beta sum_l w_l E_l(g(z, c), a), ``synthesize``'s loss and
+    layers, with beta = ``STYLIZATION_STYLE_WEIGHT`` (3, not 30: see there).
     Photos whose shorter side is below ``size`` are enlarged to it. Other arguments and the
     result as in ``train_texture_network``.
     """

@@ -16,7 +16,8 @@ FIGURES = ["feature_maps.png", "fig_texture.png", "fig_stylized.png", "fig_losse
            "fig_colour.png", "fig_masks.png", "fig_mmd_kernels.png",
            "fig_histogram.png", "fig_style_scale.png", "fig_inversion.png", "fig_normalised_losses.png",
            "fig_normalised_textures.png", "fig_texture_network_training.png", "fig_texture_network_samples.png",
-           "fig_texture_network_wide.png", "fig_texture_network_vs_optimisation.png"]
+           "fig_texture_network_wide.png", "fig_texture_network_vs_optimisation.png",
+           "fig_stylization_network.png", "fig_stylization_network_512.png"]
 
 
 def test_notebook_runs_top_to_bottom(tmp_path: Path) -> None:
@@ -34,6 +35,6 @@ def test_notebook_runs_top_to_bottom(tmp_path: Path) -> None:
     assert not missing, f"figures not written: {missing}"
     # 1 texture + 1 stylization + 3x3 + 3x3 comparisons + 4 blends + 4 adversarial runs + 4 D schedules,
     # then 3 colour + 2 masks + 3 MMD + 2 histogram + 3 style scales + 10 inversions + 3 normalised-VGG runs
-    # + 1 optimised gravel texture beside the texture networks
-    results_count = 1 + 1 + 9 + 9 + 4 + 4 + 4 + 3 + 2 + 3 + 2 + 3 + 10 + 3 + 1
+    # + 1 optimised gravel texture beside the texture networks + 1 optimised cat beside the stylization networks
+    results_count = 1 + 1 + 9 + 9 + 4 + 4 + 4 + 3 + 2 + 3 + 2 + 3 + 10 + 3 + 1 + 1
     assert len([n for n in written if not n.startswith(("fig_", "feature_maps"))]) == results_count

@@ -168,11 +168,20 @@ def test_the_command_trains_a_stylization_network_then_stylizes(tmp_path: Path, 
     for name in ("chelsea.png", "coffee.png"):
         (folder / name).write_bytes((IMAGES / name).read_bytes())
     weights = tmp_path / "starry.pt"
-    assert main(["train", str(IMAGES / "starry_night.jpg"), "--photos", str(folder), "--photo-size", "64",
-                 "-o", str(weights), "--size", "32", "--steps", "2", "--batch", "1", "--scales", "3"]) == 0
+    assert main(["train", str(IMAGES / "starry_night.jpg"), "--photos", str(folder), str(IMAGES / "brick.png"),
+                 "--photo-size", "64", "-o", str(weights), "--size", "32", "--steps", "2", "--batch", "1",
+                 "--scales", "3", "--style-weight", "5"]) == 0
+    params = read_training(weights)["params"]
+    assert params["photos"] == 3 and params["style_weight"] == 5.0  # a folder of two and one file
     out = tmp_path / "cat.png"
     assert main(["stylize", str(weights), str(IMAGES / "chelsea.png"), "-o", str(out), "--size", "48"]) == 0
     assert max(load_image(out).shape[-2:]) == 48
     assert main(["train", str(IMAGES / "starry_night.jpg"), "--photos", str(tmp_path / "none"), "-o",
                  str(weights)]) == 1
-    assert "folder with images" in capsys.readouterr().err
+    assert "none does not exist" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["train", str(IMAGES / "starry_night.jpg"), "--photos", str(tmp_path / "empty"), "-o",
+                 str(weights)]) == 1
+    assert "holds no images" in capsys.readouterr().err
+    assert main(["train", str(IMAGES / "brick.png"), "--style-weight", "5", "-o", str(weights)]) == 1
+    assert "add --photos" in capsys.readouterr().err
