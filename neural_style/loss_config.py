@@ -48,18 +48,18 @@ class LossConfig:
     style_statistic: StyleStatistic = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        settle = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
-        settle("content_layers", tuple(self.content_layers))
-        settle("style_layers", tuple(self.style_layers))
-        for name in ("content_weight", "style_weight", "tv_weight"):
-            settle(name, check_weight(name, getattr(self, name)))
-        settle("tv_exponent", check_positive("tv_exponent", self.tv_exponent))
-        if self.style_layers or self.style_weight > 0:
-            if self.layer_weights is not None:  # checked now; the default needs the network's N_l
-                settle("layer_weights", tuple(style_layer_weights(None, self.style_layers, self.layer_weights)))
-            elif not self.style_layers:
-                style_layer_weights(None, self.style_layers, None)  # raises: no style layer
-        settle("style_statistic", get_statistic(self.statistic))
+        checked: dict[str, Any] = {
+            "content_layers": tuple(self.content_layers), "style_layers": tuple(self.style_layers),
+            **{name: check_weight(name, getattr(self, name)) for name in ("content_weight", "style_weight", "tv_weight")},
+            "tv_exponent": check_positive("tv_exponent", self.tv_exponent),
+            "style_statistic": get_statistic(self.statistic),
+        }
+        if self.layer_weights is not None:  # checked now; the default needs the network's N_l
+            checked["layer_weights"] = tuple(style_layer_weights(None, checked["style_layers"], self.layer_weights))
+        elif not checked["style_layers"] and checked["style_weight"] > 0:
+            style_layer_weights(None, (), None)  # raises: no style layer
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)  # frozen: the checked values replace the given ones
 
     @classmethod
     def from_keywords(cls, keywords: Mapping[str, Any]) -> LossConfig:

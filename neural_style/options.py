@@ -82,14 +82,15 @@ SYNTHESIS_OPTIONS: tuple[Option, ...] = (
 
 
 def synthesize_defaults() -> dict[str, Any]:
-    """``synthesize``'s default for every keyword: what both front ends start from."""
+    """``synthesize``'s default for every keyword (looked up when called): what both front ends
+    start from."""
     return {name: p.default for name, p in inspect.signature(synthesis.synthesize).parameters.items()}
 
 
 def literal_choices(keyword: str, function: Callable[..., Any] | None = None) -> tuple[Any, ...] | None:
     """The values of ``keyword``'s ``Literal[...]`` annotation in ``function`` (default
-    ``synthesize``; also inside a
-    union such as ``Literal["auto"] | Tensor``), else None."""
+    ``synthesize``, looked up when called), also inside a union such as
+    ``Literal["auto"] | Tensor``; else None."""
     try:
         hint = typing.get_type_hints(function or synthesis.synthesize).get(keyword)
     except (NameError, TypeError):  # an annotation that cannot be resolved: no choices
