@@ -24,7 +24,7 @@ from torch import Tensor
 from .backbones import UnknownLayerError
 from .checks import check_positive, check_seed
 from .devices import autocast_dtype
-from .images import IMAGE_SUFFIXES, ImageLoadError, fitted_size, image_size, read_image
+from .images import IMAGE_SUFFIXES, ImageLoadError, fitted_size, has_image_name, image_size, read_image
 from .memory import check_memory, skeleton
 from .optimise import check_run
 from .outputs import OutputError, check_output, same_file
@@ -79,8 +79,7 @@ def folder_images(folder: Path) -> tuple[list[Path], list[Failure]]:
     """The image files of ``folder`` (by suffix, hidden files left out), and a ``Failure`` for
     each entry with an image suffix that is not a regular file (a pipe, a device, a broken link)."""
     try:
-        entries = sorted(p for p in folder.iterdir() if not p.name.startswith(".")
-                         and p.suffix.lower() in IMAGE_SUFFIXES)
+        entries = sorted(p for p in folder.iterdir() if has_image_name(p))
     except OSError as error:
         raise ImageLoadError(f"Cannot list the folder {folder}: {error.strerror or error}.") from None
     files, failures = [], []

@@ -30,11 +30,14 @@ from .outputs import check_name_lengths, temporary_prefix
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
+def has_image_name(path: Path) -> bool:
+    """An image suffix (any case) on a name that is not hidden."""
+    return not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES
+
+
 def image_files(folder: str | Path) -> list[Path]:
-    """The images of ``folder``: regular files with an image suffix (any case), hidden files left
-    out, sorted by name."""
-    return sorted(p for p in Path(folder).iterdir()
-                  if not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    """The images of ``folder``: regular files with an image name (``has_image_name``), sorted."""
+    return sorted(p for p in Path(folder).iterdir() if has_image_name(p) and p.is_file())
 
 
 class ImageLoadError(ValueError):
