@@ -31,6 +31,7 @@ class LossConfig:
         content_weight, style_weight, tv_weight: alpha, beta and gamma (each finite and >= 0).
         tv_exponent: q of the total-variation regulariser (> 0).
         statistic: a key of ``statistics.STATISTICS`` or a statistic object.
+        style_statistic: the statistic object (``statistics.get_statistic(statistic)``).
 
     Raises:
         ValueError: a negative or non-finite weight, a layer weight count that does not match

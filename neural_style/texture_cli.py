@@ -2,8 +2,7 @@
 
     neural-style-texture-net train STYLE -o NET.pt [--size 128] [--steps 300] [--norm instance]
     neural-style-texture-net sample NET.pt -o OUT.png [--size 512] [--count 4] [--seed 0]
-    neural-style-texture-net train STYLE --photos PHOTO [PHOTO ...] -o NET.pt   (a stylization network;
-                                                                   PHOTO: an image or a folder)
+    neural-style-texture-net train STYLE --photos PHOTO [PHOTO ...] -o NET.pt   (stylization; PHOTO: file or folder)
     neural-style-texture-net stylize NET.pt PHOTO -o OUT.png [--size 512]
 
 ``train`` writes the generator's best weights with its loss history, time and parameters
@@ -19,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Sequence
-
 
 from .backbones import BackboneError
 from .images import ImageLoadError, image_files, load_image, save_image
@@ -96,9 +94,9 @@ def _train(args: argparse.Namespace, signals: SignalState) -> int:
     if not args.output.parent.is_dir():
         raise ValueError(f"{args.output.parent} is not a folder; create it first.")
     style = load_image(args.style, args.style_size or args.size)
-    photos = None if args.photos is None else [load_image(p, args.photo_size) for p in photo_files(args.photos)]
-    if args.style_weight is not None and photos is None:
+    if args.style_weight is not None and args.photos is None:
         raise ValueError("--style-weight sets the balance of a stylization network; add --photos, or leave it out.")
+    photos = None if args.photos is None else [load_image(p, args.photo_size) for p in photo_files(args.photos)]
     config = GeneratorConfig(scales=args.scales, norm=args.norm, content=photos is not None)
     net = load_backbone(args.backbone, device=args.device)
     bar = Bar("training", terminal=True, unit="step")
