@@ -51,7 +51,8 @@ class LossConfig:
     def __post_init__(self) -> None:
         checked: dict[str, Any] = {
             "content_layers": tuple(self.content_layers), "style_layers": tuple(self.style_layers),
-            **{name: check_weight(name, getattr(self, name)) for name in ("content_weight", "style_weight", "tv_weight")},
+            **{name: check_weight(name, getattr(self, name))
+               for name in ("content_weight", "style_weight", "tv_weight")},
             "tv_exponent": check_positive("tv_exponent", self.tv_exponent),
             "style_statistic": get_statistic(self.statistic),
         }

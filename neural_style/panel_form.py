@@ -116,7 +116,8 @@ class PanelForm:
                                  continuous_update=False, **field_layout())
         self.size = w.IntSlider(value=PANEL_SIZE, min=64, max=1024, step=32, description="size (px)",
                                 continuous_update=False, **field_layout())
-        self.seed = w.IntText(value=defaults.get("seed", 0), description="seed", style=field_layout()["style"], layout=w.Layout(width="220px"))
+        self.seed = w.IntText(value=defaults.get("seed", 0), description="seed", style=field_layout()["style"],
+                              layout=w.Layout(width="220px"))
         self.choices: dict[str, Any] = {}
         for keyword, label in CHOICE_OPTIONS.items():
             if keyword in defaults:
