@@ -24,7 +24,8 @@ import json, sys, warnings
 import torch
 sys.path.insert(0, sys.argv[1])
 from neural_style import load_backbone, load_image, synthesize
-from neural_style import memory, synthesis
+from neural_style.synthesis import memory
+from neural_style.synthesis import run as synthesis
 size, evals, benchmark = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
 torch.backends.cudnn.benchmark = benchmark
 warnings.simplefilter("ignore")

@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from neural_style import load_backbone, load_image  # noqa: E402
-from neural_style.statistics import get_statistic  # noqa: E402
-from neural_style.synthesis import STYLE_LAYERS  # noqa: E402
+from neural_style.losses.config import STYLE_LAYERS  # noqa: E402
+from neural_style.losses.statistics import get_statistic  # noqa: E402
 
 IMAGES = ROOT / "images"
 PAIRS = [f"{IMAGES}/chelsea.png:{IMAGES}/great_wave.jpg", f"{IMAGES}/astronaut.png:{IMAGES}/starry_night.jpg",

@@ -56,10 +56,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from neural_style import load_backbone, load_image, read_metadata  # noqa: E402
-from neural_style.backbones import VGGFeatures  # noqa: E402
-from neural_style.images import resize  # noqa: E402
-from neural_style.loss_config import PAPER  # noqa: E402
-from neural_style.synthesis import CONTENT_LAYERS, STYLE_LAYERS, Objective  # noqa: E402
+from neural_style.core.images import resize  # noqa: E402
+from neural_style.losses.config import CONTENT_LAYERS, PAPER, STYLE_LAYERS
+from neural_style.net.vgg import VGGFeatures  # noqa: E402
+from neural_style.synthesis.objective import Objective
 
 CONTENT, STYLE = ROOT / "images" / "chelsea.png", ROOT / "images" / "starry_night.jpg"
 MARK = "@@peer-benchmark@@ "
@@ -118,7 +118,7 @@ if config["kind"] == "peer":
 
     torch.optim.LBFGS.step = timed_step
 else:
-    from neural_style.synthesis import SynthesisResult
+    from neural_style.synthesis.run import SynthesisResult
     original_save = SynthesisResult.save
 
     def recorded_save(self, *args, **kwargs):

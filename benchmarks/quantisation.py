@@ -27,9 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from neural_style import load_backbone, load_image  # noqa: E402
-from neural_style.backbones import VGGFeatures, caffe_vgg19_path  # noqa: E402
-from neural_style.statistics import gram_matrix  # noqa: E402
-from neural_style.synthesis import STYLE_LAYERS, style_distance, synthesize  # noqa: E402
+from neural_style.losses.config import STYLE_LAYERS
+from neural_style.losses.moments import gram_matrix  # noqa: E402
+from neural_style.net.vgg import VGGFeatures  # noqa: E402
+from neural_style.net.weights import caffe_vgg19_path
+from neural_style.synthesis.objective import style_distance
+from neural_style.synthesis.run import synthesize  # noqa: E402
 
 IMAGES = ["van_gogh_auvers.jpg", "starry_night.jpg", "chelsea.png", "brick.png"]
 

@@ -30,9 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from neural_style import load_backbone, load_image, save_image  # noqa: E402
-from neural_style.devices import autocast_dtype, prepare_for_speed, resolve_device  # noqa: E402
-from neural_style.loss_config import PAPER  # noqa: E402
-from neural_style.synthesis import Objective, synthesize  # noqa: E402
+from neural_style.core.devices import autocast_dtype, prepare_for_speed, resolve_device  # noqa: E402
+from neural_style.losses.config import PAPER  # noqa: E402
+from neural_style.synthesis.objective import Objective
+from neural_style.synthesis.run import synthesize  # noqa: E402
 
 CONTENT, STYLE = ROOT / "images" / "astronaut.png", ROOT / "images" / "starry_night.jpg"
 

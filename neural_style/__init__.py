@@ -5,13 +5,45 @@
     >>> result = synthesize(net, content=load_image("images/chelsea.png", 256),
     ...                     style=load_image("images/great_wave.jpg", 256))
     >>> result.save("results/cat.png")
+
+The layers, each a subpackage: ``core`` (checks, devices, image files) -> ``net`` (VGG and its
+weights) -> ``losses`` (statistics and the loss configuration) -> ``optim`` (the run machinery,
+the optimisers) -> the methods ``synthesis``, ``adversarial``, ``texture_nets`` -> ``app`` (the
+command lines and the notebook's panel). This module is the one import surface of the notebook
+and the README; the notebook's front end (``show_panel``, ``image_grid``, ``loss_curves``,
+``save_figure``) is imported when first used, since it needs ipywidgets or matplotlib.
 """
 
-from .backbones import BackboneInfo, VGGFeatures
-from .images import load_image, read_metadata, save_image
-from .loading import load_backbone
-from .synthesis import SynthesisResult, StepInfo, style_distance, synthesize
+from typing import Any
 
-__all__ = ["BackboneInfo", "VGGFeatures", "load_backbone", "load_image", "read_metadata", "save_image",
-           "SynthesisResult", "StepInfo", "style_distance", "synthesize"]
+from .adversarial import AdversarialResult, adversarial_synthesis, moment_distances
+from .app.progress import Bar, Progress
+from .core import ImageLoadError, autocast_dtype, load_image, read_metadata, save_image
+from .losses import (CONTENT_LAYERS, STYLE_LAYERS, content_loss, feature_covariance, feature_mean, gram_matrix,
+                     weighted_moments)
+from .net import BackboneInfo, BackboneNotice, VGGFeatures, load_backbone
+from .optim import StepInfo, Stop
+from .synthesis import SynthesisResult, invert, psnr, style_distance, synthesize
+from .texture_nets import (STYLIZATION_STYLE_WEIGHT, TrainingResult, load_texture_network, read_training,
+                           save_texture_network, train_stylization_network, train_texture_network)
+
+__all__ = ["AdversarialResult", "adversarial_synthesis", "moment_distances", "Bar", "Progress", "ImageLoadError",
+           "autocast_dtype", "load_image", "read_metadata", "save_image", "CONTENT_LAYERS", "STYLE_LAYERS",
+           "content_loss", "feature_covariance", "feature_mean", "gram_matrix", "weighted_moments", "BackboneInfo",
+           "BackboneNotice", "VGGFeatures", "load_backbone", "StepInfo", "Stop", "SynthesisResult", "invert", "psnr",
+           "style_distance", "synthesize", "STYLIZATION_STYLE_WEIGHT", "TrainingResult", "load_texture_network",
+           "read_training", "save_texture_network", "train_stylization_network", "train_texture_network",
+           "show_panel", "image_grid", "loss_curves", "save_figure"]
 __version__ = "0.1.0"
+
+_FRONT_END = {"show_panel": "app.notebook.panel", "image_grid": "app.notebook.figures",
+              "loss_curves": "app.notebook.figures", "save_figure": "app.notebook.figures"}
+
+
+def __getattr__(name: str) -> Any:
+    """The notebook's front end, imported on first use (PEP 562)."""
+    if name in _FRONT_END:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_FRONT_END[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,5 @@
-"""``python -m neural_style``: the ``neural-style`` command (see ``neural_style.cli``)."""
+"""``python -m neural_style``: the ``neural-style`` command (see ``neural_style.app.cli.main``)."""
 
-from .cli import main
+from .app.cli.main import main
 
 raise SystemExit(main())

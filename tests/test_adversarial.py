@@ -1,4 +1,4 @@
-"""Tests of neural_style.adversarial: discriminators, the GAN loop and its bookkeeping.
+"""Tests of neural_style.adversarial.loop: discriminators, the GAN loop and its bookkeeping.
 
 A seeded random VGG16 and 32-48 px images keep every run to a fraction of a second per step.
 """
@@ -12,12 +12,13 @@ import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from neural_style.adversarial import (DISCRIMINATORS, AdversarialResult, LogisticDiscriminator,
-                                      MLPDiscriminator, QuadraticDiscriminator, adversarial_synthesis,
-                                      discriminator_accuracy, discriminator_loss, generator_loss)
-from neural_style.loading import load_backbone
-from neural_style.images import read_metadata
-from neural_style.synthesis import StepInfo, SynthesisNotice
+from neural_style.adversarial.discriminators import (DISCRIMINATORS, LogisticDiscriminator, MLPDiscriminator,
+                                                     QuadraticDiscriminator, discriminator_accuracy,
+                                                     discriminator_loss, generator_loss)
+from neural_style.adversarial.loop import AdversarialResult, adversarial_synthesis
+from neural_style.core.images import read_metadata
+from neural_style.net.loading import load_backbone
+from neural_style.optim.record import StepInfo, SynthesisNotice
 
 LAYERS = ("conv1_1", "conv2_1", "conv3_1")
 

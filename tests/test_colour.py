@@ -1,4 +1,4 @@
-"""Tests of neural_style.colour and of synthesize's preserve_colour option.
+"""Tests of neural_style.synthesis.colour and of synthesize's preserve_colour option.
 
 References: the published YIQ matrix inverted by numpy in float64, numpy mean/cov, sorting.
 """
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from neural_style.loading import load_backbone
-from neural_style.colour import (combine_luminance, luminance, match_colour, match_luminance, preserve_colour,
-                                 rgb_to_yiq, yiq_to_rgb)
-from neural_style.synthesis import synthesize
+from neural_style.net.loading import load_backbone
+from neural_style.synthesis.colour import (combine_luminance, luminance, match_colour, match_luminance,
+                                           preserve_colour, rgb_to_yiq, yiq_to_rgb)
+from neural_style.synthesis.run import synthesize
 
 YIQ = np.array([[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]])
 

@@ -1,14 +1,14 @@
-"""Tests of neural_style.devices and of the fast path: autocast and channels-last change speed, not results."""
+"""Tests of neural_style.core.devices and of the fast path: autocast and channels-last change speed, not results."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from neural_style import devices
-from neural_style.loading import load_backbone
-from neural_style.loss_config import PAPER
-from neural_style.synthesis import Objective
+from neural_style.core import devices
+from neural_style.losses.config import PAPER
+from neural_style.net.loading import load_backbone
+from neural_style.synthesis.objective import Objective
 
 
 def _image(size, seed):

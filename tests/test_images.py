@@ -1,4 +1,4 @@
-"""Tests of neural_style.images: loading any common image file as an upright RGB tensor,
+"""Tests of neural_style.core.images: loading any common image file as an upright RGB tensor,
 resizing, and PNGs that carry their parameters.
 
 References are built independently with numpy / Pillow, never with the functions under test.
@@ -15,16 +15,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from skimage import data
 
-from neural_style.images import (
-    ImageLoadError,
-    ImageNotice,
-    load_image,
-    read_metadata,
-    resize,
-    save_image,
-)
+from neural_style.core.images import ImageNotice, load_image, read_metadata, resize, save_image
 
 
 def _as_hwc(tensor: torch.Tensor) -> np.ndarray:

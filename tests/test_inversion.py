@@ -1,4 +1,4 @@
-"""Tests of neural_style.inversion: shallow layers give the image back, deep layers only its content.
+"""Tests of neural_style.synthesis.inversion: shallow layers give the image back, deep layers only its content.
 
 Real weights are essential here (a random network's conv5_1 is no abstraction), so the backbone is
 the paper's Caffe VGG19 on a 43x64 photo. Measured (torch 2.14.1, CPU, 100 evaluations, tv_weight 1e-5):
@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from neural_style.loading import load_backbone
-from neural_style.images import load_image
-from neural_style.inversion import invert, psnr
+from neural_style.core.images import load_image
+from neural_style.net.loading import load_backbone
+from neural_style.synthesis.inversion import invert, psnr
 
 IMAGES = Path(__file__).resolve().parent.parent / "images"
 

@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from neural_style import cli, options
-from neural_style.loading import load_backbone
-from neural_style.images import ImageLoadError, load_image, read_metadata
-from neural_style.jobs import (JobSettings, command_line, number, option_arguments, run_job, same_value,
-                               saved_fields, store_upload)
-from neural_style.synthesis import STYLE_LAYERS, synthesize
+from neural_style.app import options
+from neural_style.app.cli import main as cli
+from neural_style.app.notebook.jobs import (JobSettings, command_line, number, option_arguments, run_settings,
+                                            same_value, saved_fields, store_upload)
+from neural_style.core.images import ImageLoadError, load_image, read_metadata
+from neural_style.losses.config import STYLE_LAYERS
+from neural_style.net.loading import load_backbone
+from neural_style.synthesis.run import synthesize
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +36,10 @@ def parsed_keywords(command: str) -> dict:
 
 
 def test_run_job_matches_synthesize(net, images: Path) -> None:
-    """run_job loads the images and runs synthesize: the same image as calling synthesize directly."""
+    """run_settings loads the images and runs synthesize: the same image as calling synthesize directly."""
     options = {"num_steps": 4, "seed": 3, "statistic": "mean", "style_weight": 100.0}
     steps = []
-    result = run_job(net, JobSettings(styles=[images / "great wave.jpg"], content=images / "chelsea.png", size=32,
+    result = run_settings(net, JobSettings(styles=[images / "great wave.jpg"], content=images / "chelsea.png", size=32,
                                       options=options), callback=lambda info: steps.append(info.step))
     reference = synthesize(net, style=load_image(images / "great wave.jpg", 32),
                            content=load_image(images / "chelsea.png", 32), **options)
@@ -51,7 +53,7 @@ def test_run_job_starts_from_an_image_file(net, images: Path) -> None:
     first = []
     settings = JobSettings(styles=[images / "brick.png"], content=images / "chelsea.png", size=32,
                            options={"num_steps": 1, "init": "noise"}, init_image=images / "start.png")
-    result = run_job(net, settings, callback=lambda info: first.append(info.image.detach().clone()))
+    result = run_settings(net, settings, callback=lambda info: first.append(info.image.detach().clone()))
     torch.testing.assert_close(first[0].cpu(), load_image(images / "start.png", 32))
     assert result.params["init"] == "image"
     assert settings.describe()["init_file"] == str(images / "start.png")
@@ -65,7 +67,7 @@ def test_the_command_renders_the_same_image(net, images: Path, tmp_path: Path) -
         options={"num_steps": 3, "seed": 5, "style_weight": 300.0, "content_weight": 2.0, "blend_weights": [3.0, 1.0],
                  "style_layers": ["conv1_1", "conv2_1", "conv3_1"], "layer_weights": [0.5, 0.25, 0.25],
                  "tv_weight": 1e-3, "style_scale": 1.5})
-    result = run_job(net, settings)
+    result = run_settings(net, settings)
     out = tmp_path / "out dir" / "cat's.png"
     out.parent.mkdir()
     command, notes = command_line(settings, out, net.info)
@@ -131,7 +133,7 @@ def test_option_words_and_numbers() -> None:
 def test_saved_fields_of_a_stopped_run(net, images: Path, tmp_path: Path) -> None:
     """A run stopped after 3 of 50 evaluations is saved with num_steps 3, its budget and why it stopped."""
     settings = JobSettings(styles=[images / "brick.png"], size=32, options={"num_steps": 50})
-    result = run_job(net, settings, callback=lambda info: info.step >= 3)
+    result = run_settings(net, settings, callback=lambda info: info.step >= 3)
     fields = saved_fields(result, settings, "neural-style ...")
     assert fields["num_steps"] == 3 and fields["num_steps_requested"] == 50
     assert fields["stopped"] == result.stopped != "" and fields["command"] == "neural-style ..."
@@ -140,7 +142,7 @@ def test_saved_fields_of_a_stopped_run(net, images: Path, tmp_path: Path) -> Non
     meta = read_metadata(path)
     assert meta["num_steps"] == 3 and meta["stopped"] == result.stopped and meta["style_files"] == [
         str(images / "brick.png")]
-    whole = run_job(net, JobSettings(styles=[images / "brick.png"], size=32, options={"num_steps": 2}))
+    whole = run_settings(net, JobSettings(styles=[images / "brick.png"], size=32, options={"num_steps": 2}))
     assert "num_steps" not in saved_fields(whole, settings) and "stopped" not in saved_fields(whole, settings)
 
 

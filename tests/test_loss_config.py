@@ -1,4 +1,4 @@
-"""Tests of neural_style.loss_config: one checked loss configuration, its defaults and its record."""
+"""Tests of neural_style.losses.config: one checked loss configuration, its defaults and its record."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import inspect
 
 import pytest
 
-from neural_style.loading import load_backbone
-from neural_style.layers import STYLE_LAYERS, style_layer_weights
-from neural_style.loss_config import PAPER, LossConfig, style_only
-from neural_style.statistics import MeanCovariance
-from neural_style.synthesis import synthesize
+from neural_style.losses.config import PAPER, STYLE_LAYERS, LossConfig, style_layer_weights, style_only
+from neural_style.losses.statistics import MeanCovariance
+from neural_style.net.loading import load_backbone
+from neural_style.synthesis.run import synthesize
 
 
 def test_synthesize_defaults_are_the_configuration_defaults():

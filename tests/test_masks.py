@@ -1,4 +1,4 @@
-"""Tests of neural_style.masks: guided statistics against a naive loop, mask sizes per layer,
+"""Tests of neural_style.losses.masks: guided statistics against a naive loop, mask sizes per layer,
 the unmasked case as an identity, a two-region synthesis and the validation of masks."""
 
 from __future__ import annotations
@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from neural_style.loading import load_backbone
-from neural_style.masks import MaskedStatistic, check_masks, downsample
-from neural_style.moments import weighted_moments
-from neural_style.statistics import get_statistic
-from neural_style.synthesis import STYLE_LAYERS, synthesize
+from neural_style.losses.config import STYLE_LAYERS
+from neural_style.losses.masks import MaskedStatistic, check_masks, downsample
+from neural_style.losses.moments import weighted_moments
+from neural_style.losses.statistics import get_statistic
+from neural_style.net.loading import load_backbone
+from neural_style.synthesis.run import synthesize
 
 
 @pytest.fixture(scope="module")

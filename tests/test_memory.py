@@ -1,4 +1,4 @@
-"""Tests of neural_style.memory: the activation count behind the estimate, the largest size that
+"""Tests of neural_style.synthesis.memory: the activation count behind the estimate, the largest size that
 fits, the check synthesize runs before starting, and where the free memory is read from.
 
 The activation count is compared with the shapes a real forward pass produces (forward hooks);
@@ -9,16 +9,18 @@ not a test: RSS depends on the allocator and on what else the process did).
 from __future__ import annotations
 
 import builtins
+import typing
 
 import pytest
 import torch
-from torch import nn
 
-from neural_style import memory
-from neural_style.loading import load_backbone
-from neural_style.memory import (InsufficientMemoryError, available_bytes, check_memory, estimate_bytes,
-                                 largest_fitting_size)
-from neural_style.synthesis import CONTENT_LAYERS, STYLE_LAYERS, synthesize
+from neural_style.core.devices import InsufficientMemoryError, available_bytes
+from neural_style.losses.config import CONTENT_LAYERS, STYLE_LAYERS
+from neural_style.net.loading import load_backbone
+from neural_style.optim.optimizers import HISTORY_SIZE, OPTIMIZERS, OptimizerName
+from neural_style.synthesis import memory
+from neural_style.synthesis.memory import check_memory, estimate_bytes, largest_fitting_size
+from neural_style.synthesis.run import synthesize
 
 LAYERS = [*STYLE_LAYERS, *CONTENT_LAYERS]
 
@@ -52,17 +54,15 @@ def test_activation_count_matches_a_real_forward(net, size, layers):
     n = 3 * size[0] * size[1]
     scipy_state = estimate_bytes(net, size, layers, optimizer="scipy-lbfgsb") - estimate_bytes(
         net, size, layers, optimizer="adam")
-    assert scipy_state == (8 * (2 * memory.LBFGS_HISTORY + 6) - 16) * n
+    assert scipy_state == (8 * (2 * HISTORY_SIZE + 6) - 16) * n
     lbfgs = estimate_bytes(net, size, layers) - estimate_bytes(net, size, layers, optimizer="adam")
-    assert lbfgs == (4 * 2 * memory.LBFGS_HISTORY + 8 * 10 + 4 * 4 * 2 * memory.LBFGS_HISTORY - 16) * n
+    assert lbfgs == (4 * 2 * HISTORY_SIZE + 8 * 10 + 4 * 4 * 2 * HISTORY_SIZE - 16) * n
 
 
-def test_optimiser_constants_agree_with_the_optimiser():
-    """The estimate's history size and breakpoint block are the device L-BFGS-B's own."""
-    from neural_style import lbfgsb, optimise
-
-    assert memory.LBFGS_HISTORY == optimise.HISTORY_SIZE
-    assert memory.BREAKPOINT_ROWS == lbfgsb.CHUNK_ALL
+def test_every_optimizer_name_has_one_registry_entry():
+    """The names the type admits and the registry's keys are the same list, each entry named by its key."""
+    assert tuple(OPTIMIZERS) == typing.get_args(OptimizerName)
+    assert all(entry.name == name for name, entry in OPTIMIZERS.items())
 
 
 def test_estimate_grows_with_pixels_and_depth(net):

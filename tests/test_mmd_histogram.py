@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from neural_style.loading import load_backbone
-from neural_style.statistics import (MMD, STATISTICS, Gram, GramHistogram, MMDGaussian, MMDLinear, MMDPoly, blend,
-                                     get_statistic, gram_loss, gram_matrix, match_histograms, quantiles)
-from neural_style.synthesis import synthesize
+from neural_style.losses.distributions import (MMD, GramHistogram, MMDGaussian, MMDLinear, MMDPoly,
+                                               match_histograms, quantiles)
+from neural_style.losses.moments import gram_matrix
+from neural_style.losses.statistics import STATISTICS, Gram, blend, get_statistic, gram_loss
+from neural_style.net.loading import load_backbone
+from neural_style.synthesis.run import synthesize
 
 
 def _rand(*shape, seed=0):
@@ -252,7 +254,7 @@ def test_synthesis_reduces_new_losses(statistic):
     h = r.history
     assert h[r.best_step - 1]["style"] < 0.2 * h[0]["style"]
     # a second statistic, not optimised, improves too
-    from neural_style.synthesis import style_distance
+    from neural_style.synthesis.objective import style_distance
     before = style_distance(net, torch.rand((1, 3, 32, 32), generator=torch.Generator().manual_seed(0)), style,
                             statistic="mean_cov")
     assert style_distance(net, r.image, style, statistic="mean_cov") < 0.5 * before

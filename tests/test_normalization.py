@@ -1,4 +1,4 @@
-"""Tests of neural_style.normalization: mean activation 1 on the calibration images, the same
+"""Tests of neural_style.net.rescaled: mean activation 1 on the calibration images, the same
 function up to a per-channel scale on other images, dead channels, the cache, and the info."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from neural_style import normalization
-from neural_style.loading import load_backbone
-from neural_style.images import load_image
-from neural_style.normalization import channel_means, conv_layers, normalize_vgg, normalized_backbone
+from neural_style.core.images import load_image
+from neural_style.net import rescaled as normalization
+from neural_style.net.loading import load_backbone
+from neural_style.net.rescaled import channel_means, conv_layers, normalize_vgg, normalized_backbone
 
 IMAGES = Path(__file__).resolve().parent.parent / "images"
 FILES = [IMAGES / name for name in ("chelsea.png", "brick.png", "starry_night.jpg")]
@@ -136,7 +136,8 @@ def test_shipped_means_are_the_project_images_means(paper_networks):
         shipped, computed = normalization.shipped_means(net), channel_means(net, images)
         assert shipped is not None and shipped.keys() == computed.keys()
         for layer in computed:
-            torch.testing.assert_close(shipped[layer], computed[layer], rtol=1e-6, atol=0)
+            # float32 sums in another order on another CPU differ by a few 1e-6; a changed image by far more
+            torch.testing.assert_close(shipped[layer], computed[layer], rtol=1e-4, atol=0)
 
 
 def test_shipped_means_need_no_checkout_and_refuse_other_weights(paper_networks, tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""Tests of the run machinery (neural_style.optimise) and the device L-BFGS-B (neural_style.lbfgsb).
+"""Tests of the run machinery (neural_style.optim.run) and the device L-BFGS-B (neural_style.optim.lbfgsb).
 
 References are independent of the code under test: scipy's L-BFGS-B and its MINPACK-2 line search,
 a dense BFGS matrix built by the textbook recursion, the Cauchy point found by walking the
@@ -18,12 +18,14 @@ import scipy.optimize
 import torch
 from scipy.optimize._dcsrch import DCSRCH
 
-from neural_style import lbfgsb
-from neural_style.loading import load_backbone
-from neural_style.images import load_image
-from neural_style.line_search import MoreThuente
-from neural_style.optimise import OPTIMIZERS, Stop, optimise
-from neural_style.synthesis import style_distance, synthesize
+from neural_style.core.images import load_image
+from neural_style.net.loading import load_backbone
+from neural_style.optim import lbfgsb
+from neural_style.optim.line_search import MoreThuente
+from neural_style.optim.optimizers import OPTIMIZERS, optimise
+from neural_style.optim.record import Stop
+from neural_style.synthesis.objective import style_distance
+from neural_style.synthesis.run import synthesize
 
 IMAGES = Path(__file__).resolve().parent.parent / "images"
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -330,7 +332,7 @@ def test_synthesis_loss_falls_as_with_scipy(content):
         kwargs["content"] = start = load_image(IMAGES / "chelsea.png", 40)
     ours = synthesize(net, optimizer="lbfgs", **kwargs)
     theirs = synthesize(net, optimizer="scipy-lbfgsb", **kwargs)
-    assert len(ours.history) == 40 and ours.stop == "budget" and ours.stopped == ""
+    assert len(ours.history) == 40 and ours.stop.kind == "budget" and ours.stopped == ""
     assert ours.best_loss <= 1.05 * theirs.best_loss
     unoptimised = (style_distance(net, ours.image, style, statistic="mean_cov")
                    / style_distance(net, start, style, statistic="mean_cov"))
@@ -340,7 +342,7 @@ def test_synthesis_loss_falls_as_with_scipy(content):
 def test_the_gpu_path_takes_the_cpu_path_steps(monkeypatch):
     """Without host checks (the path taken on a GPU: every breakpoint block scanned, the masked
     W^T Z Z^T W) a real synthesis takes the same steps as with them, up to rounding."""
-    from neural_style import optimise as run
+    from neural_style.optim import optimizers
 
     net = load_backbone("random", seed=0)
     kwargs = dict(style=load_image(IMAGES / "brick.png", 32), num_steps=25, precision="fp32", seed=0,
@@ -348,7 +350,7 @@ def test_the_gpu_path_takes_the_cpu_path_steps(monkeypatch):
     # loss of this random network is ~1e-7 and the two paths' rounding parts after 7 steps
     cpu = synthesize(net, **kwargs)
     monkeypatch.setattr(lbfgsb, "CHUNK_ALL", 1000)  # several blocks at 32 px (3072 variables)
-    monkeypatch.setattr(run, "minimize_lbfgsb", functools.partial(lbfgsb.minimize_lbfgsb, host_checks=False))
+    monkeypatch.setattr(optimizers, "minimize_lbfgsb", functools.partial(lbfgsb.minimize_lbfgsb, host_checks=False))
     gpu_like = synthesize(net, **kwargs)
     gpu_losses, cpu_losses = [h["total"] for h in gpu_like.history], [h["total"] for h in cpu.history]
     # the blocks' float32 partial sums round differently; the gap grows as the loss falls 1e6-fold

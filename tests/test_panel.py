@@ -20,17 +20,18 @@ from PIL import Image
 
 pytest.importorskip("ipywidgets")
 
-from neural_style import cli  # noqa: E402
-from neural_style import panel as panel_module  # noqa: E402
-from neural_style import panel_form, synthesis  # noqa: E402
-from neural_style.loading import load_backbone  # noqa: E402
-from neural_style.images import load_image, read_metadata  # noqa: E402
-from neural_style.panel import StylePanel, show_panel  # noqa: E402
-from neural_style.panel_form import PREVIOUS, TEXTURE  # noqa: E402
-from neural_style.panel_view import (copy_button, front_end_connected, loss_curve_svg, status_html,  # noqa: E402
-                                     uploaded_files)
-from neural_style.statistics import STATISTICS  # noqa: E402
-from neural_style.synthesis import STYLE_LAYERS, synthesize  # noqa: E402
+from neural_style.app.cli import main as cli  # noqa: E402
+from neural_style.app.notebook import form as panel_form  # noqa: E402
+from neural_style.app.notebook import panel as panel_module  # noqa: E402
+from neural_style.app.notebook.form import PREVIOUS, TEXTURE  # noqa: E402
+from neural_style.app.notebook.panel import StylePanel, show_panel  # noqa: E402
+from neural_style.app.notebook.view import copy_button, front_end_connected, loss_curve_svg, status_html, uploaded_files  # noqa: E402
+from neural_style.core.images import load_image, read_metadata  # noqa: E402
+from neural_style.losses.config import STYLE_LAYERS
+from neural_style.losses.statistics import STATISTICS  # noqa: E402
+from neural_style.net.loading import load_backbone  # noqa: E402
+from neural_style.synthesis import run as synthesis  # noqa: E402
+from neural_style.synthesis.run import synthesize  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -319,7 +320,7 @@ def test_showing_a_panel_again_stops_the_old_run(net, images: Path, tmp_path: Pa
     old.start()
     assert running.wait(timeout=60)
     new = show_panel(images, tmp_path, net=net)
-    assert not old.running and old.result is not None and old.result.stop == "callback"
+    assert not old.running and old.result is not None and old.result.stop.kind == "callback"
     assert len(old.result.history) < 1000 and old.widget.comm is None  # closed
     assert panel_module._shown == [new]
     monkeypatch.setattr(panel_module, "front_end_connected", lambda: False)

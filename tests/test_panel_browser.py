@@ -39,10 +39,10 @@ from selenium.webdriver.common.keys import Keys  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "panel-test"
 CELLS = [
-    'from neural_style.panel import show_panel\n\npanel = show_panel("images", "results", backbone="random")',
+    'from neural_style.app.notebook.panel import show_panel\n\npanel = show_panel("images", "results", backbone="random")',
     "panel.size.value, panel.steps.value, panel.preview_every = 64, 1000, 1",
     'import threading\nprint("runs:", sum(t.name.endswith("(_work)") for t in threading.enumerate()))',
-    'from neural_style.panel_view import status_html\n'
+    'from neural_style.app.notebook.view import status_html\n'
     'panel.status.value = status_html("ImageLoadError: " + "/a/long/folder_name" * 40, error=True)',
 ]
 GEOMETRY = """

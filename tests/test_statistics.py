@@ -1,4 +1,4 @@
-"""Tests of neural_style.statistics against independent references.
+"""Tests of neural_style.losses.statistics against independent references.
 
 References are naive Python loops in float64, numpy.mean and numpy.cov; never the module's own
 output. Shapes are kept tiny so the naive loops stay fast.
@@ -13,26 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from neural_style.statistics import (
-    STATISTICS,
-    MMDGaussian,
-    MMDLinear,
-    MMDPoly,
-    Gram,
-    Mean,
-    MeanCovariance,
-    blend,
-    content_loss,
-    feature_covariance,
-    feature_mean,
-    get_statistic,
-    gram_loss,
-    gram_matrix,
-    mean_distance,
-    outer,
-    style_distances,
-    total_variation,
-)
+from neural_style.losses.distributions import MMDGaussian, MMDLinear, MMDPoly
+from neural_style.losses.moments import feature_covariance, feature_mean, gram_matrix, mean_distance, outer
+from neural_style.losses.statistics import (STATISTICS, Gram, Mean, MeanCovariance, blend, content_loss,
+                                            get_statistic, gram_loss, style_distances, total_variation)
 
 
 def _rand(*shape, seed=0, dtype=torch.float64):

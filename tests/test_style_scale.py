@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from neural_style.loading import load_backbone
-from neural_style.images import resize
-from neural_style.synthesis import synthesize
+from neural_style.core.images import resize
+from neural_style.net.loading import load_backbone
+from neural_style.synthesis.run import synthesize
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests of neural_style.synthesis: convergence, history, callbacks, stopping paths, validation.
+"""Tests of neural_style.synthesis.run: convergence, history, callbacks, stopping paths, validation.
 
 Fast runs use the seeded random VGG19 on 32-64 px images; one stylization run uses the offline
 the paper's Caffe VGG19 at 64x96 px. Measured values behind each threshold are in
@@ -18,13 +18,15 @@ import torch
 from skimage.color import rgb2gray
 from skimage.metrics import structural_similarity
 
-from neural_style.loading import load_backbone
-from neural_style.images import load_image, read_metadata, resize
-from neural_style.statistics import Gram, get_statistic
-from neural_style import synthesis
-from neural_style.layers import style_layer_weights
-from neural_style.synthesis import (SMALLEST_SCALE, STYLE_LAYERS, StepInfo, SynthesisNotice, SynthesisResult,
-                                    coarse_to_fine, style_distance, synthesize)
+from neural_style.core.images import load_image, read_metadata, resize
+from neural_style.losses.config import STYLE_LAYERS, style_layer_weights
+from neural_style.losses.statistics import Gram, get_statistic
+from neural_style.net.loading import load_backbone
+from neural_style.optim.record import StepInfo, SynthesisNotice
+from neural_style.synthesis import run as synthesis
+from neural_style.synthesis.objective import style_distance
+from neural_style.synthesis.run import SynthesisResult, synthesize
+from neural_style.synthesis.schedule import SMALLEST_SCALE, coarse_to_fine
 
 IMAGES = Path(__file__).resolve().parent.parent / "images"
 
@@ -302,7 +304,7 @@ def test_keyboard_interrupt_returns_best_image_so_far(random_vgg, small_style):
 
 
 def test_non_finite_loss_mid_run_stops_with_best_image(random_vgg, small_style, monkeypatch):
-    from neural_style import synthesis
+    from neural_style.synthesis import run as synthesis
 
     original = synthesis.Objective.__call__
     calls = {"n": 0}

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from neural_style.images import load_image, read_metadata
-from neural_style.loading import load_backbone
-from neural_style.texture_cli import main
-from neural_style.texture_network import (GeneratorConfig, TextureNetwork, load_texture_network, random_crops,
-                                          read_training, save_texture_network, train_stylization_network,
-                                          train_texture_network)
+from neural_style.app.cli.texture import main
+from neural_style.core.images import load_image, read_metadata
+from neural_style.net.loading import load_backbone
+from neural_style.texture_nets.network import (GeneratorConfig, TextureNetwork, load_texture_network,
+                                               read_training, save_texture_network)
+from neural_style.texture_nets.training import random_crops, train_stylization_network, train_texture_network
 
 IMAGES = Path(__file__).resolve().parent.parent / "images"
 
@@ -54,8 +54,8 @@ def test_a_short_training_lowers_the_loss(vgg19, brick, norm):
     result = train_texture_network(vgg19, brick, size=32, num_steps=40, batch_size=2, lr=0.05,
                                    config=GeneratorConfig(scales=3, norm=norm))
     assert len(result.history) == 40 and result.stopped == ""
-    assert result.best_loss < result.history[0] / 2.5
-    assert result.best_loss == min(result.history)
+    assert result.best_loss < result.losses[0] / 2.5
+    assert result.best_loss == min(result.losses)
     assert result.params["config"]["norm"] == norm and result.params["backbone"]["name"] == "vgg19"
 
 
@@ -67,7 +67,7 @@ def test_an_interrupted_training_keeps_its_best_weights(vgg19, brick):
     result = train_texture_network(vgg19, brick, size=32, num_steps=50, batch_size=1,
                                    config=GeneratorConfig(scales=3), callback=stop_at_three)
     assert result.stopped == "interrupted" and len(result.history) == 3
-    assert result.best_loss == min(result.history)
+    assert result.best_loss == min(result.losses)
 
 
 def test_saved_weights_round_trip(tmp_path: Path):
@@ -136,7 +136,7 @@ def test_a_stylization_network_keeps_the_photos_size_and_learns(vgg19, photos):
     # measured at 32 px, K = 3, batch 2, lr 0.05, 20 steps: 7.2e8 -> 2.5e8 (2.9x)
     result = train_stylization_network(vgg19, style, photos, size=32, num_steps=20, batch_size=2, lr=0.05,
                                        config=GeneratorConfig(scales=3, content=True))
-    assert result.best_loss < result.history[0] / 1.8
+    assert result.best_loss < result.losses[0] / 1.8
     assert result.params["task"] == "stylization_network" and result.params["photos"] == 3
     out = result.network.stylize(load_image(IMAGES / "chelsea.png", 50), seed=1)
     assert out.shape == (1, 3, 33, 50) and out.min() >= 0 and out.max() <= 1

@@ -1,0 +1,213 @@
+"""The record of a run: what the callback sees, the best image, and why the run ended.
+
+An image x (1, 3, H, W) in [0, 1] is optimised for a budget of evaluations of a loss function
+that returns its loss terms ({name: 0-dim tensor}, ``total`` among them). ``Record`` keeps one
+dict of terms per evaluation and the best image seen, calls the callback, and ends the run with
+a typed ``Stop``:
+
+- ``budget``: every evaluation of the budget was used (not an early stop);
+- ``converged``: the optimiser stopped by itself (projected gradient 0, or no progress);
+- ``line_search``: L-BFGS found no step that decreases the loss, even from the steepest-descent
+  model;
+- ``not_finite``: the loss became NaN or infinite; ``callback``: the callback returned True;
+  ``interrupted``: KeyboardInterrupt (or a signal turned into one).
+
+Synthesis, feature inversion, the adversarial loop and the texture-network training all keep
+their runs with it.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import torch
+from torch import Tensor
+
+from ..core.images import save_image
+
+StopKind = Literal["budget", "converged", "line_search", "not_finite", "callback", "interrupted"]
+LossFunction = Callable[[Tensor], dict[str, Tensor]]
+"""image (1, 3, H, W) -> loss terms {name: 0-dim tensor}, ``total`` among them."""
+Evaluator = Callable[..., tuple[float, Tensor, list[float]]]
+"""``Record.evaluator``'s function: point (and extras) -> loss, gradient, extra host scalars."""
+
+
+class SynthesisNotice(UserWarning):
+    """A run ended before its budget for a reason other than the callback (see ``Stop``)."""
+
+
+@dataclass
+class StepInfo:
+    """What the callback sees after each evaluation of the loss.
+
+    ``image`` is the current image (1, 3, H, W), not a copy: clone it to keep it.
+    """
+
+    step: int
+    num_steps: int
+    loss: float
+    terms: dict[str, float]
+    image: Tensor
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Why a run ended: ``kind`` (see the module docstring) and a sentence for people.
+
+    ``message`` is ``""`` for ``budget`` (the run used all its evaluations).
+    """
+
+    kind: StopKind
+    message: str = ""
+
+    @property
+    def early(self) -> bool:
+        """True when the run ended before using its budget."""
+        return self.kind != "budget"
+
+    @property
+    def breaks(self) -> bool:
+        """True when the work should not go on (callback, interrupt, non-finite loss)."""
+        return self.kind in ("callback", "interrupted", "not_finite")
+
+    def followed_by(self, later: Stop, where: str = "") -> Stop:
+        """How a run of stages ended when a stage ended with ``self`` and the next with ``later``
+        (``where`` names the later stage): the first early end, unless a later one breaks the
+        run. A stage that converged early hands its image on to the next one."""
+        if not later.early or (self.early and not later.breaks):
+            return self
+        return later if later.breaks or not where else replace(later, message=f"{later.message} ({where})")
+
+
+BUDGET = Stop("budget")
+
+
+class StopRun(Exception):
+    """Raised inside a run to end it with ``stop``."""
+
+    def __init__(self, stop: Stop) -> None:
+        super().__init__(stop.message or stop.kind)
+        self.stop = stop
+
+
+@dataclass
+class RunResult:
+    """What every run returns: its image, its record and how it ended.
+
+    Attributes:
+        image: (1, 3, H, W) in [0, 1], on the CPU.
+        history: one dict of loss terms per evaluation (``total`` among them).
+        stop: how the run ended (``stop.kind``; ``stop.message`` says why, "" for ``budget``).
+        seconds: wall time of the run.
+        params: every parameter of the run, for the PNG metadata.
+    """
+
+    image: Tensor
+    history: list[dict[str, float]]
+    stop: Stop
+    seconds: float
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stopped(self) -> str:
+        """Why the run ended early, as a sentence; "" when it used its whole budget."""
+        return self.stop.message
+
+    @property
+    def final_loss(self) -> float:
+        """The loss the saved image has (recorded in the PNG as ``final_loss``)."""
+        return self.history[-1]["total"] if self.history else math.nan
+
+    def save(self, path: str | Path, *, overwrite: bool = False, **extra: Any) -> None:
+        """Write the image as PNG with ``params`` (and ``extra``) in its metadata.
+
+        An existing file raises FileExistsError unless ``overwrite`` is True.
+        """
+        save_image(self.image, path, {**self.params, "final_loss": self.final_loss, **extra}, overwrite=overwrite)
+
+
+@dataclass
+class RunOutcome:
+    """The best image of one ``optimise`` call (CPU, clamped), its 1-based index in the history
+    (0 = the starting image, when no evaluation finished) and why the call ended."""
+
+    image: Tensor
+    best_step: int
+    stop: Stop
+
+
+class Record:
+    """The per-evaluation record of a run: history, best image, callback, budget.
+
+    Args:
+        history: the list the records are appended to (shared across the scales of a run).
+        budget: evaluations allowed to this record; one more raises ``StopRun(BUDGET)``.
+        total_steps: the run's total, shown to the callback as ``num_steps``.
+        callback: called with a ``StepInfo`` after every evaluation; True stops the run.
+        fields: constant entries added to every record (e.g. the scale).
+        keep: what is kept of the best evaluation (``best``), given its image; default a copy of
+            the image (a training keeps its network's weights instead).
+    """
+
+    def __init__(self, history: list[dict[str, float]], *, budget: int, total_steps: int,
+                 callback: Callable[[StepInfo], bool | None] | None = None,
+                 fields: dict[str, float] | None = None, keep: Callable[[Tensor], Any] | None = None) -> None:
+        self.history, self.budget, self.total_steps = history, budget, total_steps
+        self.callback, self.fields, self.first = callback, fields or {}, len(history)
+        self.keep = keep or (lambda image: image.detach().clone())
+        self.best_loss, self.best_step = math.inf, 0
+        self.best: Any = None
+
+    @property
+    def count(self) -> int:
+        """Evaluations recorded so far by this record."""
+        return len(self.history) - self.first
+
+    def add(self, terms: dict[str, float], image: Tensor) -> None:
+        """Record one evaluation's terms at ``image``; raises ``StopRun`` on a non-finite total or
+        when the callback returns True."""
+        total = terms["total"]
+        if not math.isfinite(total):
+            raise StopRun(Stop("not_finite", f"the loss became {total} at evaluation {len(self.history) + 1}"))
+        self.history.append({**terms, **self.fields})
+        if total < self.best_loss:
+            self.best_loss, self.best_step, self.best = total, len(self.history), self.keep(image)
+        if self.callback is not None and self.callback(
+                StepInfo(len(self.history), self.total_steps, total, terms, image.detach())):
+            raise StopRun(Stop("callback", "stopped by the callback"))
+
+    def evaluator(self, objective: LossFunction, dtype: torch.dtype) -> Evaluator:
+        """``objective`` as an ``lbfgsb.Evaluate``: loss, gradient and extras with one host transfer.
+
+        Points are rounded to ``dtype`` (the image's) before the objective sees them.
+        """
+
+        def evaluate(point: Tensor, extra: Callable[[Tensor, Tensor], Tensor] | None = None
+                     ) -> tuple[float, Tensor, list[float]]:
+            if self.count >= self.budget:
+                raise StopRun(BUDGET)  # a line search may ask for more evaluations than are left
+            x = point.detach().to(dtype).requires_grad_(True)
+            terms = objective(x)
+            (grad,) = torch.autograd.grad(terms["total"], x)
+            wide = torch.float64 if x.device.type != "mps" else torch.float32
+            packed = torch.stack([v.detach().to(wide) for v in terms.values()])
+            if extra is not None:
+                packed = torch.cat([packed, extra(point.detach(), grad.to(point.dtype)).to(wide)])
+            values = packed.tolist()  # the evaluation's one transfer to the host
+            entry = dict(zip(terms, values))
+            self.add(entry, x)
+            return entry["total"], grad, values[len(terms):]
+
+        return evaluate
+
+
+def warn_if_early(stop: Stop, what: str, evaluations: int, *, returning: str = "the best image of") -> None:
+    """Warn (``SynthesisNotice``) when a run ended early for a reason other than the callback:
+    "<what> stopped early (<why>); returning <returning> <evaluations> evaluations."."""
+    if stop.early and stop.kind != "callback":
+        warnings.warn(f"{what} stopped early ({stop.message}); returning {returning} {evaluations} evaluations.",
+                      SynthesisNotice, stacklevel=3)

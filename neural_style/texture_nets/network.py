@@ -1,0 +1,178 @@
+"""Feed-forward texture synthesis: Ulyanov et al. 2016, "Texture Networks", with the instance
+normalisation of Ulyanov et al. 2017 ("Instance Normalization: The Missing Ingredient for Fast
+Stylization") or batch normalisation.
+
+The generator g_theta maps noise to an image in one forward pass. K noise tensors z_1 ... z_K,
+z_k of shape (B, 3, H / 2^(k-1), W / 2^(k-1)), each go through a convolution block; from the
+coarsest up, the running tensor is upsampled x2 (nearest), normalised and concatenated with the
+next finer block's output, and another block joins them. A 1x1 convolution and a sigmoid give
+RGB in [0, 1]. For stylization (``GeneratorConfig(content=True)``) each z_k is concatenated with
+the content photo downsampled to its size, as in the paper's stylization networks. Every block is conv3x3 - norm - LeakyReLU, conv3x3 - norm - LeakyReLU,
+conv1x1 - norm - LeakyReLU with reflection padding; with ``width`` = 8 channels per scale the
+joins have 8, 16, ..., 8K channels, as in the paper. The network is fully convolutional, so it
+samples at any size (rounded up to a multiple of 2^(K-1), at least twice it, then cropped).
+
+It is trained once, with Adam over theta, on the Gatys loss of its samples under the fixed VGG:
+
+    min_theta  E_z [ sum_l w_l E_l(g_theta(z), a) ],   E_l = 1/(4 N_l^2 M_l^2) sum_ij (G^l - A^l)^2,
+
+each step on a batch of fresh noise; a stylization network adds alpha L_content(g(z, c), c) on
+random crops c of a set of photos. The loss of one batch is a noisy estimate, so "best" weights
+are those of the step with the lowest batch loss; an interrupted training keeps them
+(``training.py``). This module holds the generator and its weights files.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ..core.checks import check_image, check_integer, check_seed
+
+Norm = Literal["instance", "batch"]
+NOISE_CHANNELS = 3
+# beta of a stylization network (alpha = 1): at synthesize's 30 the generator, trained on a few
+# photos, paints the same Starry Night pattern over every photo (notebook, section 15); at 3 it
+# keeps the photo.
+STYLIZATION_STYLE_WEIGHT = 3.0
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """What builds a generator: ``scales`` K noise inputs, ``width`` channels per scale, ``norm``,
+    and whether each scale also sees a content image (a stylization network)."""
+
+    scales: int = 5
+    width: int = 8
+    norm: Norm = "instance"
+    content: bool = False
+
+    def __post_init__(self) -> None:
+        check_integer("scales", self.scales)
+        check_integer("width", self.width)
+        if self.norm not in ("instance", "batch"):
+            raise ValueError(f"Unknown norm {self.norm!r}; choose 'instance' or 'batch'.")
+
+
+def _norm(channels: int, norm: Norm) -> nn.Module:
+    return nn.InstanceNorm2d(channels, affine=True) if norm == "instance" else nn.BatchNorm2d(channels)
+
+
+def _block(in_channels: int, out_channels: int, norm: Norm) -> nn.Sequential:
+    """conv3x3 - norm - LeakyReLU, twice, then conv1x1 - norm - LeakyReLU (reflection padding)."""
+    layers: list[nn.Module] = []
+    for kernel, channels in ((3, in_channels), (3, out_channels), (1, out_channels)):
+        layers += [nn.Conv2d(channels, out_channels, kernel, padding=kernel // 2, padding_mode="reflect"),
+                   _norm(out_channels, norm), nn.LeakyReLU(0.2)]
+    return nn.Sequential(*layers)
+
+
+class TextureNetwork(nn.Module):
+    """The multi-scale generator of Texture Networks (see the module docstring)."""
+
+    def __init__(self, config: GeneratorConfig = GeneratorConfig()) -> None:
+        super().__init__()
+        self.config = config
+        k, width = config.scales, config.width
+        in_channels = NOISE_CHANNELS + (3 if config.content else 0)
+        self.inputs = nn.ModuleList(_block(in_channels, width, config.norm) for _ in range(k))
+        # join j (j = 1 .. K-1, from the coarsest) sees j * width upsampled channels + width new ones
+        self.up_norms = nn.ModuleList(_norm(j * width, config.norm) for j in range(1, k))
+        self.joins = nn.ModuleList(_block((j + 1) * width, (j + 1) * width, config.norm) for j in range(1, k))
+        self.to_rgb = nn.Conv2d(k * width, 3, 1)
+
+    @property
+    def multiple(self) -> int:
+        """The generated size is rounded up to a multiple of this, 2^(K-1) (at least 2 of them), then cropped."""
+        return 2 ** (self.config.scales - 1)
+
+    def noise(self, count: int, size: tuple[int, int], seed: int, device: torch.device | str = "cpu") -> list[Tensor]:
+        """z_1 ... z_K for ``count`` samples of ``size`` = (H, W), finest first, uniform in [0, 1)."""
+        m = self.multiple
+        h, w = (max(2, math.ceil(s / m)) * m for s in size)  # reflection padding needs 2 px at z_K
+        generator = torch.Generator().manual_seed(seed)
+        return [torch.rand(count, NOISE_CHANNELS, h >> k, w >> k, generator=generator).to(device)
+                for k in range(self.config.scales)]
+
+    def forward(self, noise: Sequence[Tensor], content: Tensor | None = None) -> Tensor:
+        """Images (B, 3, H, W) in [0, 1] from the noise of ``noise()`` (finest first) and, for a
+        stylization network, content images (B, 3, H, W) of the finest noise's size."""
+        if self.config.content:
+            if content is None or content.shape[-2:] != noise[0].shape[-2:]:
+                raise ValueError("A stylization network needs content images of the noise's size.")
+            noise = [torch.cat([z, F.interpolate(content, size=z.shape[-2:], mode="area")], dim=1) for z in noise]
+        x = self.inputs[-1](noise[-1])
+        for j, z in enumerate(reversed(noise[:-1])):
+            up = self.up_norms[j](F.interpolate(x, scale_factor=2.0, mode="nearest"))
+            x = self.joins[j](torch.cat([up, self.inputs[-2 - j](z)], dim=1))
+        return torch.sigmoid(self.to_rgb(x))
+
+    @torch.no_grad()
+    def sample(self, size: tuple[int, int], *, count: int = 1, seed: int = 0) -> Tensor:
+        """``count`` textures (count, 3, H, W) of any ``size`` = (H, W); the same seed gives the same images."""
+        if self.config.content:
+            raise ValueError("This is a stylization network: call stylize(content).")
+        h, w = (check_integer(name, s) for name, s in zip(("height", "width"), size))
+        return self._generate((h, w), check_integer("count", count), check_seed(seed), None)
+
+    @torch.no_grad()
+    def stylize(self, content: Tensor, *, seed: int = 0) -> Tensor:
+        """The content image (1, 3, H, W) in [0, 1] in the trained style, (1, 3, H, W)."""
+        if not self.config.content:
+            raise ValueError("This is a texture network: call sample(size).")
+        content = check_image(content, "The content image")
+        h, w = content.shape[-2:]
+        return self._generate((h, w), 1, check_seed(seed), content)
+
+    def _generate(self, size: tuple[int, int], count: int, seed: int, content: Tensor | None) -> Tensor:
+        was_training = self.training
+        self.eval()
+        try:
+            device = next(self.parameters()).device
+            noise = self.noise(count, size, seed, device)
+            if content is not None:  # pad to the noise's size; the crop below removes it
+                pad_h, pad_w = noise[0].shape[-2] - size[0], noise[0].shape[-1] - size[1]
+                content = F.pad(content.to(device), (0, pad_w, 0, pad_h), mode="replicate")
+            return self(noise, content)[..., :size[0], :size[1]]
+        finally:
+            self.train(was_training)
+
+
+def save_texture_network(network: TextureNetwork, path: str | Path, training: Any = None) -> Path:
+    """Write the generator's configuration and state dict with ``torch.save`` (atomically), and,
+    given the ``training`` that made it, its loss history, time and parameters (``read_training``)."""
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    saved: dict = {"config": asdict(network.config), "state_dict": network.state_dict()}
+    if training is not None:
+        saved["training"] = {"history": training.losses, "best_step": training.best_step,
+                             "seconds": training.seconds, "stopped": training.stopped, "params": training.params}
+    torch.save(saved, partial)
+    partial.replace(path)
+    return path
+
+
+def read_training(path: str | Path) -> dict:
+    """How the generator in ``path`` was trained: ``history``, ``best_step``, ``seconds``, ``stopped``,
+    ``params`` (empty when it was saved without its training)."""
+    return dict(torch.load(Path(path), map_location="cpu", weights_only=True).get("training", {}))
+
+
+def load_texture_network(path: str | Path, device: torch.device | str = "cpu") -> TextureNetwork:
+    """Read a generator written by ``save_texture_network`` (``torch.load(weights_only=True)``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No texture network at {path}; train one first (train_texture_network).")
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+        network = TextureNetwork(GeneratorConfig(**saved["config"]))
+        network.load_state_dict(saved["state_dict"])
+    except Exception as error:  # unpickling, a missing key, a wrong shape: all mean "not our file"
+        raise ValueError(f"{path} is not a texture network saved by save_texture_network ({error}).") from None
+    return network.to(device).eval()
