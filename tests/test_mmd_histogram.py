@@ -258,3 +258,17 @@ def test_synthesis_reduces_new_losses(statistic):
     before = style_distance(net, torch.rand((1, 3, 32, 32), generator=torch.Generator().manual_seed(0)), style,
                             statistic="mean_cov")
     assert style_distance(net, r.image, style, statistic="mean_cov") < 0.5 * before
+
+
+def test_mmd_target_side_is_prepared_once_and_changes_nothing():
+    """prepare() computes the style's embedding once; the loss with it equals the loss without it."""
+    from neural_style.losses.statistics import prepared
+
+    torch.manual_seed(0)
+    style, image = torch.rand(1, 8, 12, 12), torch.rand(1, 8, 10, 10)
+    for kernel in ("linear", "poly", "gaussian"):
+        statistic = get_statistic(f"mmd_{kernel}")
+        target = statistic.describe(style)
+        ready = prepared(statistic, target)
+        assert "embedding" in ready and "embedding" not in target
+        torch.testing.assert_close(statistic.loss(image, ready), statistic.loss(image, target), rtol=0, atol=0)

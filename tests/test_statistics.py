@@ -393,12 +393,13 @@ def test_get_statistic_known(name, cls):
 
 def test_get_statistic_unknown_lists_names():
     with pytest.raises(ValueError) as info:
-        get_statistic("wasserstein")
+        get_statistic("earth_mover")
     msg = str(info.value)
-    assert "wasserstein" in msg
+    assert "earth_mover" in msg
     for name in ("gram", "mean", "mean_cov"):
         assert name in msg
-    assert set(STATISTICS) == {"gram", "mean", "mean_cov", "gram_histogram", "mmd_linear", "mmd_poly", "mmd_gaussian"}
+    assert set(STATISTICS) == {"gram", "mean", "mean_cov", "gram_histogram", "mmd_linear", "mmd_poly", "mmd_gaussian",
+                               "sliced_wasserstein", "gaussian_w2"}
 
 
 @pytest.mark.parametrize("fn", [gram_matrix, feature_covariance])

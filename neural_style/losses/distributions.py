@@ -210,11 +210,15 @@ class MMD:
         bandwidth = bandwidth.clamp_min(1e-12)
         return {"samples": samples, "sample_weights": samples.new_full((b, s), 1.0 / s), "bandwidth": bandwidth}
 
+    @torch.no_grad()
+    def prepare(self, target: Representation) -> Representation:
+        """The style's kernel mean embedding, computed once per run (``StyleStatistic.prepare``)."""
+        return {**target, "embedding": self.embedding(target["samples"], target["sample_weights"], target["bandwidth"])}
+
     def loss(self, features: Tensor, target: Representation) -> Tensor:
         x = flatten_positions(features)
         bandwidth = target["bandwidth"]
-        with torch.no_grad():
-            style = self.embedding(target["samples"], target["sample_weights"], bandwidth)
+        style = target["embedding"] if "embedding" in target else self.prepare(target)["embedding"]
         image = self.embedding(x, x.new_full((x.shape[0], x.shape[2]), 1.0 / x.shape[2]), bandwidth)
         n = features.shape[1]
         scale = {"linear": 4.0 * n, "poly": 4.0 * n**2, "gaussian": 1.0}[self.kernel]

@@ -38,6 +38,13 @@ from .statistics import STATISTICS, MomentStatistic, StyleStatistic
 MASKABLE = tuple(name for name, make in STATISTICS.items() if isinstance(make, type) and issubclass(make, MomentStatistic))
 
 
+def check_maskable(statistic: StyleStatistic) -> MomentStatistic:
+    """``statistic``, which must have a version restricted to a region (a ``MomentStatistic``), or ValueError."""
+    if not isinstance(statistic, MomentStatistic):
+        raise ValueError(f"Masks work with the statistics {', '.join(MASKABLE)}, not {statistic.name!r}.")
+    return statistic
+
+
 def check_masks(masks: Sequence[Tensor], *, num_styles: int, size: tuple[int, int]) -> Tensor:
     """Validate masks and stack them as float weights.
 
@@ -87,9 +94,7 @@ class MaskedStatistic:
     """
 
     def __init__(self, base: StyleStatistic) -> None:
-        if not isinstance(base, MomentStatistic):
-            raise ValueError(f"Masks work with the statistics {', '.join(MASKABLE)}, not {base.name!r}.")
-        self.base: MomentStatistic = base
+        self.base = check_maskable(base)
         self.name = f"masked_{base.name}"
 
     def target(self, style_representations: Sequence[Representation], layer_masks: Tensor) -> Representation:

@@ -20,6 +20,7 @@ from torch import Tensor
 from .distributions import GramHistogram, MMDGaussian, MMDLinear, MMDPoly, average
 from .moments import (Representation, feature_covariance, feature_mean, gram_over_positions, matrix_distance,
                       mean_distance, outer, weighted_moments)
+from .wasserstein import GaussianW2, SlicedWasserstein
 
 
 def gram_loss(gram: Tensor, target: Tensor, num_positions: int) -> Tensor:
@@ -94,6 +95,15 @@ class StyleStatistic(Protocol):
     def blend(self, representations: Sequence[Representation], weights: Sequence[float]) -> Representation:
         """The target of several styles with weights w_k >= 0 (positive sum)."""
         ...
+
+    # Optional: ``prepare(target) -> Representation``, the target side of ``loss`` computed once per
+    # run (after ``blend``) instead of at every evaluation; ``prepared`` below calls it when present.
+
+
+def prepared(statistic: StyleStatistic, target: Representation) -> Representation:
+    """``target`` with its statistic's target-side work done once (``prepare``), when it has any."""
+    prepare = getattr(statistic, "prepare", None)
+    return target if prepare is None else prepare(target)
 
 
 class MomentStatistic:
@@ -181,6 +191,7 @@ class MeanCovariance(MomentStatistic):
 STATISTICS: dict[str, type | functools.partial] = {
     "gram": Gram, "mean": Mean, "mean_cov": MeanCovariance, "gram_histogram": GramHistogram,
     "mmd_linear": MMDLinear, "mmd_poly": MMDPoly, "mmd_gaussian": MMDGaussian,
+    "sliced_wasserstein": SlicedWasserstein, "gaussian_w2": GaussianW2,
 }
 """Every statistic by name, each called with no arguments for its defaults (``get_statistic``)."""
 

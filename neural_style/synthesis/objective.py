@@ -20,7 +20,7 @@ from torch.nn import functional as F
 from ..losses.config import STYLE_LAYERS, LossConfig, style_only
 from ..losses.masks import MaskedStatistic, masked_style_targets
 from ..losses.moments import Representation
-from ..losses.statistics import StyleStatistic, blend, content_loss, total_variation
+from ..losses.statistics import StyleStatistic, blend, content_loss, prepared, total_variation
 from ..net.vgg import VGGFeatures
 
 
@@ -77,8 +77,8 @@ class Objective:
             statistic = cast(StyleStatistic, masked)  # the objective only calls its loss
             style_targets = masked_style_targets(backbone, styles, masks, style_layers, masked)
         else:
-            style_targets = {layer: blend([statistic.describe(f[layer].float()) for f in per_style], blend_weights, statistic)
-                             for layer in style_layers}
+            style_targets = {layer: prepared(statistic, blend([statistic.describe(f[layer].float()) for f in per_style],
+                                                              blend_weights, statistic)) for layer in style_layers}
         content_targets = {layer: f.float() for layer, f in content_features.items()}
         return cls(backbone, loss, style_targets=style_targets, content_targets=content_targets,
                    statistic=statistic, autocast=autocast)

@@ -18,6 +18,7 @@ import torch
 from ..core.checks import check_positive, check_seed
 from ..core.devices import Precision, autocast_dtype
 from ..losses.config import LossConfig
+from ..losses.masks import check_maskable
 from ..losses.statistics import StyleStatistic
 from ..net.vgg import VGGFeatures
 from ..optim.optimizers import OptimizerName, check_run
@@ -131,6 +132,8 @@ def check_settings(backbone: VGGFeatures, *, num_styles: int, with_content: bool
                       tv_exponent=tv_exponent, statistic=statistic).for_backbone(backbone)
     if not with_content:
         loss = loss.without_content()
+    if num_masks is not None:
+        check_maskable(loss.style_statistic)
     seed = check_seed(seed)
     num_steps, lr = check_run(optimizer, num_steps, lr)
     device = next(backbone.parameters()).device if device is None else torch.device(device)

@@ -101,8 +101,9 @@ def synthesize(
             1e-3 and 1e-4 belong to its summed content loss and equal w_l, not to these losses.
         tv_weight, tv_exponent: weight and exponent of the total-variation regulariser.
         statistic: ``gram`` (paper), ``mean``, ``mean_cov``, ``gram_histogram``, ``mmd_linear``,
-            ``mmd_poly``, ``mmd_gaussian`` (any key of ``statistics.STATISTICS``), or a statistic
-            object with non-default parameters such as ``GramHistogram(weight=10)``.
+            ``mmd_poly``, ``mmd_gaussian``, ``sliced_wasserstein``, ``gaussian_w2`` (any key of
+            ``statistics.STATISTICS``), or a statistic object with non-default parameters such as
+            ``GramHistogram(weight=10)``.
         init: ``content``, ``noise`` or ``style``; ``auto`` = content if given, else noise; or an
             image (1, 3, h, w) to start from (resized to the first scale).
         optimizer: ``lbfgs`` (L-BFGS-B on the backbone's device, pixels bounded to [0, 1]; see
