@@ -31,12 +31,12 @@ from ...net.vgg import BackboneError, UnknownLayerError
 from ...texture_nets.memory import check_fits, generation_bytes, scales_hint
 from ...texture_nets.network import STYLIZATION_STYLE_WEIGHT, GeneratorConfig, TextureNetwork, load_texture_network
 from ...texture_nets.training import train_stylization_network, train_texture_network
-from ..interrupts import SignalState, signals_as_interrupts
+from ..interrupts import SignalState, held_back, signals_as_interrupts
 from ..progress import Bar
 from .main import positive_int
 from .preflight import EXIT_BACKBONE, EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, Job, check_outputs
-from .texture_preflight import (PROG, check_single_output, check_training, sample_paths, save_deferred,
-                                save_weights, say)
+from .texture_preflight import (PROG, check_single_output, check_training, sample_paths, save_held, save_weights,
+                                say)
 
 EXIT_CODES = """exit codes (as neural-style's):
   0    success
@@ -148,12 +148,15 @@ def _train(args: argparse.Namespace, signals: SignalState) -> int:
                   else train_stylization_network(net, style, photos, **common, **weight))
     finally:
         bar.close()
-    signalled = save_weights(result, args.output, args.overwrite)
-    how = f"{result.stopped}; " if result.stopped else ""
-    print(f"{args.output}: {how}best batch loss {result.best_loss:.4g} at step {result.best_step} of "
-          f"{len(result.history)} (first {result.losses[0]:.4g}), {result.seconds:.0f} s")
-    if signalled or result.stop.kind == "interrupted":
-        say(f"interrupted ({signals.name}): the best weights so far (step {result.best_step}) are in {args.output}")
+    def report() -> None:
+        how = f"{result.stopped}; " if result.stopped else ""
+        print(f"{args.output}: {how}best batch loss {result.best_loss:.4g} at step {result.best_step} of "
+              f"{len(result.history)} (first {result.losses[0]:.4g}), {result.seconds:.0f} s")
+
+    if save_weights(result, args.output, args.overwrite, signals, report) or result.stop.kind == "interrupted":
+        with held_back(signals):
+            say(f"interrupted ({signals.name}): the best weights so far (step {result.best_step}) are in "
+                f"{args.output}")
         return signals.exit_code
     return EXIT_OK
 
@@ -179,12 +182,13 @@ def _sample(args: argparse.Namespace, signals: SignalState) -> int:
                 image = network.sample(size, seed=args.seed + index)
                 metadata = {"task": "texture_network_sample", "weights": str(args.weights), "size": list(size),
                             "seed": args.seed + index, "index": index}
-                if save_deferred(_saver(image, path, metadata, args.overwrite, written)):
+                if save_held(_saver(image, path, metadata, args.overwrite, written), signals):
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
         rest = [p for p in paths if p in todo and p not in written]
-        say(f"interrupted ({signals.name}): {len(written)} sample(s) written, {len(rest)} not made"
-            + (" (run the same command with --skip-existing to make them)" if rest else ""))
+        with held_back(signals):
+            say(f"interrupted ({signals.name}): {len(written)} sample(s) written, {len(rest)} not made"
+                + (" (run the same command with --skip-existing to make them)" if rest else ""))
         return signals.exit_code
     print(f"{len(written)} sample(s) of {size[0]}x{size[1]} in {time.perf_counter() - began:.2f} s"
           + (f": {written[0]} ... {written[-1]}" if len(written) > 1 else f": {written[0]}" if written else ""))
@@ -230,10 +234,13 @@ def _stylize(args: argparse.Namespace, signals: SignalState) -> int:
     seconds = time.perf_counter() - began
     metadata = {"task": "stylization_network", "weights": str(args.weights), "photo": str(args.photo),
                 "size": list(photo.shape[-2:]), "seed": args.seed}
-    signalled = save_deferred(_saver(image, args.output, metadata, args.overwrite, []))
-    print(f"{args.output}: {photo.shape[-2]}x{photo.shape[-1]} in {seconds:.2f} s")
-    if signalled:
-        say(f"interrupted ({signals.name}) while {args.output} was written; it is complete")
+    def save() -> None:
+        _saver(image, args.output, metadata, args.overwrite, [])()
+        print(f"{args.output}: {photo.shape[-2]}x{photo.shape[-1]} in {seconds:.2f} s")
+
+    if save_held(save, signals):
+        with held_back(signals):
+            say(f"interrupted ({signals.name}) while {args.output} was written; it is complete")
         return signals.exit_code
     return EXIT_OK
 
@@ -260,7 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             say(error)
             return EXIT_INPUT
         except KeyboardInterrupt:
-            say(f"interrupted ({signals.name}) before anything was written; nothing to keep")
+            with held_back(signals):
+                say(f"interrupted ({signals.name}) before anything was written; nothing to keep")
             return signals.exit_code
 
 

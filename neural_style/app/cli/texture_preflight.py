@@ -5,7 +5,7 @@ Before the work: every output is probed (``outputs.check_output``: writable, not
 that fits, not existing unless ``--overwrite``) and is never one of the inputs; counts and sizes
 are checked against the device's free memory (``texture_nets.memory``) on the architecture alone,
 before the backbone, the network or an image is loaded. While writing: each file is written with
-the signals held back (``interrupts.deferred``), so a signal never cuts a save short. A training
+the signals held back (``interrupts.held_back``), so no signal cuts a save short. A training
 whose final save fails keeps its weights in a rescue file when it can (``rescue_weights``).
 """
 
@@ -27,7 +27,7 @@ from ...net.vgg import skeleton
 from ...texture_nets.memory import ELEMENT_SIZE, OVERHEAD_BYTES, check_fits, scales_hint, training_bytes
 from ...texture_nets.network import GeneratorConfig, save_texture_network
 from ...texture_nets.training import TrainingResult
-from ..interrupts import deferred
+from ..interrupts import SignalState, held_back
 
 PROG = "neural-style-texture-net"
 MAX_COUNT = 10_000  # samples in one run: more are files no one looks at, and a typo (--count 100000000) is likely
@@ -76,42 +76,49 @@ def check_training(args: argparse.Namespace, config: GeneratorConfig, device: to
                    f"{num_photos} photos at {args.photo_size} px", "use a smaller --photo-size, or fewer photos")
 
 
-def save_deferred(save: Callable[[], object]) -> bool:
-    """Run ``save`` with the signals held back, to its end even when a signal arrives just before
-    it; True when one arrived (it is delivered once the file is complete, and the run then ends)."""
-    signalled, done = False, False
+def save_held(save: Callable[[], object], signals: SignalState) -> bool:
+    """Run ``save`` to its end with the signals held back (``interrupts.held_back``), also when one
+    arrives just before it; True when a signal has ended the run (``signals.signum`` is set): the
+    caller stops after the save and exits with ``signals.exit_code``."""
+    done = False
     while not done:
         try:
-            with deferred():
+            with held_back(signals):
                 if not done:
                     save()
                     done = True
-        except KeyboardInterrupt:
-            signalled = True
-    return signalled
+        except KeyboardInterrupt:  # arrived just before the block: the save has not started yet
+            pass
+    return signals.signum is not None
 
 
-def save_weights(result: TrainingResult, output: Path, overwrite: bool) -> bool:
-    """Write the trained weights to ``output`` (signals held back; True when one arrived).
+def save_weights(result: TrainingResult, output: Path, overwrite: bool, signals: SignalState,
+                 report: Callable[[], None]) -> bool:
+    """Write the trained weights to ``output`` and ``report`` it, with the signals held back; True
+    when a signal has ended the run (``save_held``).
 
     A failed save (a full disk, a read-only folder, a file created meanwhile without
     ``--overwrite``) raises ``OutputError`` naming the error and where the weights were kept
     instead (``rescue_weights``), or saying that they could not be kept.
     """
+    def save() -> None:
+        save_texture_network(result.network, output, result, overwrite=overwrite)
+        report()
+
     try:
-        return save_deferred(lambda: save_texture_network(result.network, output, result, overwrite=overwrite))
+        return save_held(save, signals)
     except OSError as error:
         if isinstance(error, FileExistsError):
             reason = "it was created while the network trained (pass --overwrite to replace it)"
         else:
             reason = error.strerror or str(error)
-        rescue = rescue_weights(result, output)
+        rescue = rescue_weights(result, output, signals)
         kept = (f"the trained weights were kept in {rescue}; move that file where you want it" if rescue
                 else "the trained weights could not be kept elsewhere either (nothing was written)")
         raise OutputError(f"Cannot write {output}: {reason}; {kept}.") from None
 
 
-def rescue_weights(result: TrainingResult, output: Path) -> Path | None:
+def rescue_weights(result: TrainingResult, output: Path, signals: SignalState) -> Path | None:
     """Write the weights to a new file of a unique name, ``STEM-rescued-XXXX.pt``, next to
     ``output`` or, when that fails too, in the system's temporary folder (often another file
     system: a disk that filled up may not hold them). Nothing existing is replaced; a failed try
@@ -123,7 +130,7 @@ def rescue_weights(result: TrainingResult, output: Path) -> Path | None:
             continue
         os.close(fd)
         try:
-            save_deferred(lambda: save_texture_network(result.network, Path(name), result, overwrite=True))
+            save_held(lambda: save_texture_network(result.network, Path(name), result, overwrite=True), signals)
             return Path(name)
         except OSError:
             Path(name).unlink(missing_ok=True)
