@@ -58,13 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a generator on one texture")
     train.add_argument("style", type=Path, help="the texture image")
     train.add_argument("-o", "--output", type=Path, required=True, help="where to write the weights (.pt)")
-    train.add_argument("--size", type=positive_int, default=128, help="side of the training samples in px (default 128)")
+    train.add_argument("--size", type=positive_int, default=128,
+                       help="side of the training samples in px (default 128)")
     train.add_argument("--style-size", type=positive_int, default=None,
                        help="long side the texture is resized to (default: --size)")
     train.add_argument("--steps", type=positive_int, default=300, help="Adam steps (default 300)")
     train.add_argument("--batch", type=positive_int, default=4, help="samples per step (default 4)")
     train.add_argument("--lr", type=float, default=0.01, help="Adam's learning rate (default 0.01)")
-    train.add_argument("--norm", choices=["instance", "batch"], default="instance", help="normalisation (default instance)")
+    train.add_argument("--norm", choices=["instance", "batch"], default="instance",
+                       help="normalisation (default instance)")
     train.add_argument("--scales", type=positive_int, default=5, help="noise scales K (default 5)")
     train.add_argument("--backbone", choices=BACKBONES, default="auto",
                        help="feature network (default auto; 'random' for tests)")
