@@ -425,3 +425,58 @@ def test_signal_while_the_stylized_photo_is_written_completes_it(tmp_path, styli
     assert _cli("stylize", stylization_net, photo, "-o", out, "--size", "32") == 129
     assert f"interrupted (SIGHUP) while {out} was written; it is complete" in capsys.readouterr().err
     assert load_image(out).shape == (1, 3, 27, 32) and _files(tmp_path) == ["o.png", "photo.png", "sty.pt"]
+
+
+def _mount_tmpfs(folder: Path, size: str) -> bool:
+    import subprocess
+
+    folder.mkdir()
+    if os.geteuid() != 0:
+        return False
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                          capture_output=True).returncode == 0
+
+
+def test_a_disk_too_small_for_the_weights_is_refused_before_training(tmp_path, style, no_training, capsys):
+    """A real 48 KiB tmpfs (root only): exit 5 before any work, the message says how much is needed."""
+    import subprocess
+
+    small = tmp_path / "small"
+    if not _mount_tmpfs(small, "48k"):
+        pytest.skip("needs root and mount to make a small file system")
+    try:
+        assert _cli("train", style, "-o", small / "sub" / "net.pt", *TRAIN) == 5
+        import re
+
+        assert re.search(r"it needs about \d+ KiB, but only \d+ KiB is free in", capsys.readouterr().err)
+        assert _files(small) == []
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
+def test_sigterm_from_outside_saves_the_best_weights(tmp_path, style):
+    """A real ``kill -TERM`` to a training (on a pseudo-terminal, to see its progress bar start)."""
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "net.pt"
+    args = [sys.executable, "-m", "neural_style.app.cli.texture", "train", str(style), "-o", str(out),
+            "--backbone", "random", "--size", "32", "--batch", "1", "--scales", "3", "--steps", "100000"]
+    leader, follower = pty.openpty()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root)}
+    with subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=follower, env=env) as proc:
+        os.close(follower)
+        seen, deadline = b"", time.monotonic() + 120
+        while b"loss=" not in seen and time.monotonic() < deadline:  # the bar shows a step's loss
+            if select.select([leader], [], [], 1)[0]:
+                seen += os.read(leader, 4096)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 143
+    os.close(leader)
+    training = read_training(out)
+    assert training["stopped"] == "interrupted" and 1 <= len(training["history"]) < 100000
+    assert _files(tmp_path) == ["net.pt", "style.png"]

@@ -11,6 +11,7 @@ writes atomically (``images.save_image``).
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -88,6 +89,23 @@ def check_output(path: Path, *, overwrite: bool = False) -> None:
         raise OutputError(f"Cannot write {path}: {error.strerror or error}. Choose another output path.") from None
     own_folder = folder == path.absolute().parent
     probe_writable(folder, temporary_prefix(path) if own_folder else ".probe-", path)
+
+
+def check_free_space(path: Path, need: int) -> None:
+    """``OutputError`` when the file system ``path`` will be written to (its nearest existing
+    folder) has fewer than ``need`` bytes free; no check where the free space cannot be told."""
+    try:
+        folder = existing_ancestor(path)
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if free < need:
+        raise OutputError(f"Cannot write {path}: it needs about {_amount(need)}, but only {_amount(free)} is free in "
+                          f"{folder}. Free some space, or choose another output path.")
+
+
+def _amount(size: int) -> str:
+    return f"{size / 2**10:.0f} KiB" if size < 2**20 else f"{size / 2**20:.1f} MiB"
 
 
 def same_file(a: Path, b: Path) -> bool:

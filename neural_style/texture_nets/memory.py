@@ -20,7 +20,7 @@ import torch
 
 from ..core.devices import InsufficientMemoryError, available_bytes
 from ..net.vgg import VGGFeatures
-from .network import GeneratorConfig, generator_elements, padded_size
+from .network import GeneratorConfig, TextureNetwork, generator_elements, padded_size
 
 ELEMENT_SIZE = 4  # float32
 OVERHEAD_BYTES = 80 * 2**20
@@ -39,6 +39,15 @@ def training_bytes(backbone: VGGFeatures, config: GeneratorConfig, size: int, ba
 def generation_bytes(config: GeneratorConfig, size: tuple[int, int]) -> int:
     """Estimated peak bytes of generating one image of ``size`` = (H, W) without gradients."""
     return ELEMENT_SIZE * generator_elements(config, size, training=False) + OVERHEAD_BYTES
+
+
+def weights_file_bytes(config: GeneratorConfig, num_steps: int = 0) -> int:
+    """About the size of the weights file of a generator of ``config`` trained for ``num_steps``:
+    4 bytes per parameter (the generator is built on the meta device, without memory), a few
+    hundred per step of loss history, and 64 KiB for the archive's own structure and the parameters."""
+    with torch.device("meta"):
+        parameters = sum(p.numel() for p in TextureNetwork(config).state_dict().values())
+    return ELEMENT_SIZE * parameters + 200 * num_steps + 2**16
 
 
 def check_fits(need: int, device: torch.device | str, what: str, hint: str, available: int | None = None) -> None:

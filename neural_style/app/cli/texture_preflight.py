@@ -21,10 +21,11 @@ from typing import Callable, Sequence
 import torch
 
 from ...core.images import fitted_size, image_size
-from ...core.outputs import OutputError, check_output, same_file
+from ...core.outputs import OutputError, check_free_space, check_output, same_file
 from ...losses.config import CONTENT_LAYERS, STYLE_LAYERS
 from ...net.vgg import skeleton
-from ...texture_nets.memory import ELEMENT_SIZE, OVERHEAD_BYTES, check_fits, scales_hint, training_bytes
+from ...texture_nets.memory import (ELEMENT_SIZE, OVERHEAD_BYTES, check_fits, scales_hint, training_bytes,
+                                    weights_file_bytes)
 from ...texture_nets.network import GeneratorConfig, save_texture_network
 from ...texture_nets.training import TrainingResult
 from ..interrupts import SignalState, held_back
@@ -58,8 +59,10 @@ def sample_paths(output: Path, count: int) -> list[Path]:
 
 def check_training(args: argparse.Namespace, config: GeneratorConfig, device: torch.device,
                    num_photos: int) -> None:
-    """Refuse, before the style is decoded or the backbone loaded, a training too small for the
-    layers or too large for the memory of ``device`` (``texture_nets.memory``)."""
+    """Refuse, before the style is decoded or the backbone loaded, weights that the output's disk
+    cannot hold (``OutputError``), and a training too small for the layers or too large for the
+    memory of ``device`` (``texture_nets.memory``)."""
+    check_free_space(args.output, weights_file_bytes(config, args.steps))
     vgg = skeleton("vgg19")  # every backbone of this command is a VGG19
     layers = [*STYLE_LAYERS, *(CONTENT_LAYERS if config.content else [])]
     size = (args.size, args.size)
