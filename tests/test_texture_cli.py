@@ -295,6 +295,21 @@ def test_stylize_size_is_refused_before_the_photo_is_decoded(tmp_path, stylizati
     assert "Stylizing at 83333x100000 px needs about" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["train", "{style}", "-o", "n.pt", "--lr", "nan"], "lr must be a finite number > 0, got nan"),
+    (["train", "{style}", "-o", "n.pt", "--seed", str(2**70)], "seed must be an integer from -2**63"),
+    (["train", "{style}", "-o", "n.pt", "--photos", "{style}", "--style-weight", "-1"], "style_weight must be"),
+    (["sample", "{tex}", "-o", "s.png", "--seed", str(2**64 - 2), "--count", "3"], "seed must be an integer"),
+])
+def test_bad_values_are_refused_before_any_work(tmp_path, style, texture_net, no_training, monkeypatch, capsys,
+                                                argv, message):
+    """Exit 3 before the backbone, an image or (for sample) any noise; nothing written."""
+    monkeypatch.setattr(TextureNetwork, "noise", _never("noise"))
+    monkeypatch.chdir(tmp_path)
+    assert texture.main([a.format(style=style, tex=texture_net) for a in argv]) == 3
+    assert message in capsys.readouterr().err and _files(tmp_path) == ["style.png", "tex.pt"]
+
+
 @pytest.mark.parametrize("argv", [["train", "S", "-o", "n.pt", "--steps", "0"], ["sample", "W", "-o", "o.png",
                                   "--count", "0"], ["sample", "W", "-o", "o.png", "--size", "1", "2", "3"],
                                   ["stylize", "W", "P", "-o", "o.txt"]])

@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 
 from torch import Tensor
 
+from ...core.checks import check_positive, check_seed, check_weight
 from ...core.devices import resolve_device
 from ...core.images import ImageLoadError, fitted_size, image_files, image_size, load_image, save_image
 from ...core.outputs import OutputError
@@ -133,6 +134,10 @@ def check_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
 def _train(args: argparse.Namespace, signals: SignalState) -> int:
     """Check the output, the sizes and the memory; load the images and the backbone; train; save
     the best weights with the signals held back (also after an interruption)."""
+    check_positive("lr", args.lr)
+    check_seed(args.seed)
+    if args.style_weight is not None:
+        check_weight("style_weight", args.style_weight)
     photo_paths = None if args.photos is None else photo_files(args.photos)
     check_single_output(args.output, [args.style, *(photo_paths or [])], args.overwrite)
     config = GeneratorConfig(scales=args.scales, norm=args.norm, content=photo_paths is not None)
@@ -167,6 +172,8 @@ def _sample(args: argparse.Namespace, signals: SignalState) -> int:
     """Check the outputs, the count and the memory of one sample; then make the samples one at a
     time (sample i from SEED + i), each saved with the signals held back."""
     size = (args.size[0], args.size[-1])
+    for seed in (args.seed, args.seed + args.count - 1):  # sample i has SEED + i
+        check_seed(seed)
     paths = sample_paths(args.output, args.count)
     batch = check_outputs([Job(None, p) for p in paths], [args.weights], overwrite=args.overwrite,
                           skip_existing=args.skip_existing)
@@ -225,6 +232,7 @@ def _load(weights: Path, *, content: bool) -> TextureNetwork:
 def _stylize(args: argparse.Namespace, signals: SignalState) -> int:
     """Check the output (never the photo), the network and the memory at the photo's size; then
     stylize and save with the signals held back."""
+    check_seed(args.seed)
     check_single_output(args.output, [args.photo, args.weights], args.overwrite)
     network = _load(args.weights, content=True)
     shape = fitted_size(image_size(args.photo), args.size)
