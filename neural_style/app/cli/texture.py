@@ -155,6 +155,7 @@ def _train(args: argparse.Namespace, signals: SignalState) -> int:
                   else train_stylization_network(net, style, photos, **common, **weight))
     finally:
         bar.close()
+
     def report() -> None:
         how = f"{result.stopped}; " if result.stopped else ""
         print(f"{args.output}: {how}best batch loss {result.best_loss:.4g} at step {result.best_step} of "
@@ -194,7 +195,7 @@ def _sample(args: argparse.Namespace, signals: SignalState) -> int:
                 if save_held(_saver(image, path, metadata, args.overwrite, written), signals):
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
-        rest = [p for p in paths if p in todo and p not in written]
+        rest = todo.difference(written)
         with held_back(signals):
             say(f"interrupted ({signals.name}): {len(written)} sample(s) written, {len(rest)} not made"
                 + (" (run the same command with --skip-existing to make them)" if rest else ""))
