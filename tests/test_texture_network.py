@@ -77,7 +77,7 @@ def test_saved_weights_round_trip(tmp_path: Path):
     loaded = load_texture_network(path)
     assert loaded.config == network.config
     assert torch.equal(loaded.sample((30, 30), seed=2), network.sample((30, 30), seed=2))
-    assert not list(tmp_path.glob("*.partial"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bare.pt", "net.pt"]  # no temporary left
 
 
 def test_bad_weight_files_say_what_is_wrong(tmp_path: Path):
@@ -114,16 +114,17 @@ def test_the_command_trains_then_samples(tmp_path: Path, capsys):
     assert first.exists() and (tmp_path / "sample_2.png").exists()
     assert load_image(first).shape == (1, 3, 40, 56)
     assert read_metadata(first)["seed"] == 3
-    assert main(["sample", str(weights), "-o", str(out), "--count", "2"]) == 1  # exists: refused
+    assert main(["sample", str(weights), "-o", str(out), "--count", "2"]) == 5  # exists: refused
     assert "--overwrite" in capsys.readouterr().err
 
 
 def test_the_command_refuses_bad_input(tmp_path: Path, capsys):
-    assert main(["sample", str(tmp_path / "none.pt"), "-o", str(tmp_path / "x.png")]) == 1
+    assert main(["sample", str(tmp_path / "none.pt"), "-o", str(tmp_path / "x.png")]) == 3
     assert "train one first" in capsys.readouterr().err
-    assert main(["train", str(IMAGES / "brick.png"), "-o", str(tmp_path / "net.txt")]) == 1
-    assert ".pt" in capsys.readouterr().err
-    assert main(["train", str(tmp_path / "missing.png"), "-o", str(tmp_path / "net.pt")]) == 1
+    with pytest.raises(SystemExit) as info:
+        main(["train", str(IMAGES / "brick.png"), "-o", str(tmp_path / "net.txt")])
+    assert info.value.code == 2 and ".pt" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "missing.png"), "-o", str(tmp_path / "net.pt")]) == 3
 
 
 @pytest.fixture(scope="module")
@@ -177,11 +178,12 @@ def test_the_command_trains_a_stylization_network_then_stylizes(tmp_path: Path, 
     assert main(["stylize", str(weights), str(IMAGES / "chelsea.png"), "-o", str(out), "--size", "48"]) == 0
     assert max(load_image(out).shape[-2:]) == 48
     assert main(["train", str(IMAGES / "starry_night.jpg"), "--photos", str(tmp_path / "none"), "-o",
-                 str(weights)]) == 1
+                 str(tmp_path / "other.pt")]) == 3
     assert "none does not exist" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     assert main(["train", str(IMAGES / "starry_night.jpg"), "--photos", str(tmp_path / "empty"), "-o",
-                 str(weights)]) == 1
+                 str(tmp_path / "other.pt")]) == 3
     assert "holds no images" in capsys.readouterr().err
-    assert main(["train", str(IMAGES / "brick.png"), "--style-weight", "5", "-o", str(weights)]) == 1
-    assert "add --photos" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["train", str(IMAGES / "brick.png"), "--style-weight", "5", "-o", str(weights)])
+    assert info.value.code == 2 and "add --photos" in capsys.readouterr().err

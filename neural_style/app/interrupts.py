@@ -80,3 +80,26 @@ def deferred() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@contextlib.contextmanager
+def held_back(state: SignalState) -> Iterator[None]:
+    """Like ``deferred()``, but the signals that arrived during the block are consumed instead of
+    delivered: none of them raises, and ``state.signum`` records one (the lowest-numbered when
+    several are pending: their order is not known) unless an earlier signal is recorded there. For
+    a file being written after which the caller ends the run itself: any number of signals (a
+    second Ctrl-C, a SIGTERM after a SIGINT) neither cut the save short nor interrupt what follows.
+    Where signals cannot be blocked (Windows), the block runs as under ``deferred()``."""
+    if not hasattr(signal, "sigpending") or threading.current_thread() is not threading.main_thread():
+        with deferred():
+            yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
+    try:
+        yield
+    finally:
+        for signum in sorted(signal.sigpending() & set(HANDLED)):
+            signal.sigwait({signum})  # pending, so it returns at once and the signal is gone
+            if state.signum is None:
+                state.signum = signum
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

@@ -11,6 +11,7 @@ writes atomically (``images.save_image``).
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -90,6 +91,23 @@ def check_output(path: Path, *, overwrite: bool = False) -> None:
     probe_writable(folder, temporary_prefix(path) if own_folder else ".probe-", path)
 
 
+def check_free_space(path: Path, need: int) -> None:
+    """``OutputError`` when the file system ``path`` will be written to (its nearest existing
+    folder) has fewer than ``need`` bytes free; no check where the free space cannot be told."""
+    try:
+        folder = existing_ancestor(path)
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if free < need:
+        raise OutputError(f"Cannot write {path}: it needs about {_amount(need)}, but only {_amount(free)} is free in "
+                          f"{folder}. Free some space, or choose another output path.")
+
+
+def _amount(size: int) -> str:
+    return f"{size / 2**10:.0f} KiB" if size < 2**20 else f"{size / 2**20:.1f} MiB"
+
+
 def same_file(a: Path, b: Path) -> bool:
     """True when ``a`` and ``b`` name one file (the same path once resolved, or one inode)."""
     try:
@@ -98,3 +116,56 @@ def same_file(a: Path, b: Path) -> bool:
         return a.exists() and b.exists() and os.path.samefile(a, b)
     except OSError:
         return False
+
+
+def write_atomically(path: Path, data: bytes, *, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` so that a reader only ever sees the old file or the complete new one.
+
+    The bytes go to a temporary file of a unique name in ``path``'s folder (``tempfile.mkstemp``
+    with ``temporary_prefix``, as ``images.save_image`` does, so two writers to one path never
+    share it), are flushed to disk, and the file is then renamed to ``path``. Whatever fails (a
+    full disk, a read-only folder, a signal) removes the temporary and leaves an existing ``path``
+    untouched. Missing folders above ``path`` are created, as ``save_image`` does.
+
+    Raises:
+        FileExistsError: ``path`` exists (also one created meanwhile) and ``overwrite`` is False.
+        OutputError: a name too long for the file system.
+        OSError: the write failed (``ENOSPC``, ``EROFS``, ...); nothing was changed.
+    """
+    check_name_lengths(path)
+    exists = f"{path} exists; pass overwrite=True to replace it, or choose another name."
+    if os.path.lexists(path) and not overwrite:
+        raise FileExistsError(exists)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=path.suffix, dir=path.parent)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a result should be readable like any file
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            link_new(tmp, path, exists)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def link_new(tmp: str, path: Path, exists: str) -> None:
+    """Give the finished file ``tmp`` the name ``path`` only if no file has it (even one created
+    meanwhile); FileExistsError with the message ``exists`` otherwise."""
+    try:
+        os.link(tmp, path)  # atomic, and fails if path exists
+    except FileExistsError:
+        raise FileExistsError(exists) from None
+    except OSError:  # a file system without hard links
+        if os.path.lexists(path):
+            raise FileExistsError(exists) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)

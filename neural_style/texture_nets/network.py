@@ -24,6 +24,7 @@ are those of the step with the lowest batch loss; an interrupted training keeps 
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..core.checks import check_image, check_integer, check_seed
+from ..core.outputs import write_atomically
 
 Norm = Literal["instance", "batch"]
 NOISE_CHANNELS = 3
@@ -58,6 +60,39 @@ class GeneratorConfig:
         check_integer("width", self.width)
         if self.norm not in ("instance", "batch"):
             raise ValueError(f"Unknown norm {self.norm!r}; choose 'instance' or 'batch'.")
+
+
+def padded_size(config: GeneratorConfig, size: tuple[int, int]) -> tuple[int, int]:
+    """(H, W) the generator actually computes for an image of ``size``: each side rounded up to a
+    multiple of 2^(K-1), and at least twice it (reflection padding needs 2 px at the coarsest z_K)."""
+    m = 2 ** (config.scales - 1)
+    h, w = (max(2, math.ceil(s / m)) * m for s in size)
+    return h, w
+
+
+def generator_elements(config: GeneratorConfig, size: tuple[int, int], *, training: bool) -> int:
+    """Activation elements of one image's forward pass at ``size`` (counted at ``padded_size``).
+
+    With P_k = H W / 4^k the pixels of scale k (k = 0 the finest), w = ``width``, c the input's
+    channels (3, or 6 with a content image) and K scales, a block (c_in -> c) outputs about
+    c_in + 10 c values per pixel (two reflection pads, three convolutions, norms and LeakyReLUs),
+    and the join at scale k (j = K - 1 - k scales below it) about (14 j + 12) w (upsample, norm,
+    concatenation, block). Training keeps all of them for the backward pass:
+
+        E_train = sum_k P_k (2 c + 10 w) + sum_{k < K-1} P_k (14 (K - 1 - k) + 12) w + 6 P_0
+
+    Sampling (``torch.no_grad``) holds only the tensors of the finest join at once, plus the noise:
+
+        E_sample = P_0 (6 K w + 4 c + 6)
+    """
+    h, w = padded_size(config, size)
+    k_scales, width = config.scales, config.width
+    c = NOISE_CHANNELS + (3 if config.content else 0)
+    if not training:
+        return h * w * (6 * k_scales * width + 4 * c + 6)
+    pixels = [(h >> k) * (w >> k) for k in range(k_scales)]
+    joins = sum(p * (14 * (k_scales - 1 - k) + 12) * width for k, p in enumerate(pixels[:-1]))
+    return sum(pixels) * (2 * c + 10 * width) + joins + 6 * pixels[0]
 
 
 def _norm(channels: int, norm: Norm) -> nn.Module:
@@ -94,8 +129,7 @@ class TextureNetwork(nn.Module):
 
     def noise(self, count: int, size: tuple[int, int], seed: int, device: torch.device | str = "cpu") -> list[Tensor]:
         """z_1 ... z_K for ``count`` samples of ``size`` = (H, W), finest first, uniform in [0, 1)."""
-        m = self.multiple
-        h, w = (max(2, math.ceil(s / m)) * m for s in size)  # reflection padding needs 2 px at z_K
+        h, w = padded_size(self.config, size)
         generator = torch.Generator().manual_seed(seed)
         return [torch.rand(count, NOISE_CHANNELS, h >> k, w >> k, generator=generator).to(device)
                 for k in range(self.config.scales)]
@@ -144,18 +178,23 @@ class TextureNetwork(nn.Module):
             self.train(was_training)
 
 
-def save_texture_network(network: TextureNetwork, path: str | Path, training: Any = None) -> Path:
-    """Write the generator's configuration and state dict with ``torch.save`` (atomically), and,
-    given the ``training`` that made it, its loss history, time and parameters (``read_training``)."""
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
+def save_texture_network(network: TextureNetwork, path: str | Path, training: Any = None, *,
+                         overwrite: bool = True) -> Path:
+    """Write the generator's configuration and state dict with ``torch.save`` and, given the
+    ``training`` that made it, its loss history, time and parameters (``read_training``).
+
+    The file is serialised in memory first (a generator is small), then written atomically under a
+    unique temporary name (``outputs.write_atomically``): a failed write (a full disk, a read-only
+    folder) raises ``OSError`` and leaves no temporary behind and an existing file unchanged.
+    ``overwrite=False`` refuses (``FileExistsError``) a file that exists, even one created meanwhile.
+    """
     saved: dict = {"config": asdict(network.config), "state_dict": network.state_dict()}
     if training is not None:
         saved["training"] = {"history": training.losses, "best_step": training.best_step,
                              "seconds": training.seconds, "stopped": training.stopped, "params": training.params}
-    torch.save(saved, partial)
-    partial.replace(path)
-    return path
+    buffer = io.BytesIO()
+    torch.save(saved, buffer)
+    return write_atomically(Path(path), buffer.getvalue(), overwrite=overwrite)
 
 
 def read_training(path: str | Path) -> dict:

@@ -52,9 +52,7 @@ class TrainingResult(RunResult):
 
     def save(self, path: str | Path, *, overwrite: bool = False, **extra: Any) -> None:
         """Write the network with this training's record (``save_texture_network``)."""
-        if Path(path).exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
-        save_texture_network(self.network, path, self)
+        save_texture_network(self.network, path, self, overwrite=overwrite)
 
 
 def _check_training(backbone: VGGFeatures, style: Tensor, size: int, num_steps: int, batch_size: int, lr: float,
