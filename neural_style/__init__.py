@@ -11,7 +11,8 @@ weights) -> ``losses`` (statistics and the loss configuration) -> ``optim`` (the
 the optimisers) -> the methods ``synthesis``, ``adversarial``, ``texture_nets`` -> ``app`` (the
 command lines and the notebook's panel). This module is the one import surface of the notebook
 and the README; the notebook's front end (``show_panel``, ``image_grid``, ``loss_curves``,
-``save_figure``) is imported when first used, since it needs ipywidgets or matplotlib.
+``save_figure``, ``check_notebook_parameters``) is imported when first used, since most of it
+needs ipywidgets or matplotlib.
 """
 
 from typing import Any
@@ -33,11 +34,12 @@ __all__ = ["AdversarialResult", "adversarial_synthesis", "moment_distances", "Ba
            "BackboneNotice", "VGGFeatures", "load_backbone", "StepInfo", "Stop", "SynthesisResult", "invert", "psnr",
            "style_distance", "synthesize", "STYLIZATION_STYLE_WEIGHT", "TrainingResult", "load_texture_network",
            "read_training", "save_texture_network", "train_stylization_network", "train_texture_network",
-           "show_panel", "image_grid", "loss_curves", "save_figure"]
+           "show_panel", "image_grid", "loss_curves", "save_figure", "check_notebook_parameters"]
 __version__ = "0.1.0"
 
 _FRONT_END = {"show_panel": "app.notebook.panel", "image_grid": "app.notebook.figures",
-              "loss_curves": "app.notebook.figures", "save_figure": "app.notebook.figures"}
+              "loss_curves": "app.notebook.figures", "save_figure": "app.notebook.figures",
+              "check_notebook_parameters": "app.notebook.parameters"}
 
 
 def __getattr__(name: str) -> Any:

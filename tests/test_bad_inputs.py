@@ -25,15 +25,22 @@ from hypothesis import strategies as st
 from PIL import Image
 from skimage import data
 
+from neural_style.adversarial.loop import adversarial_synthesis
 from neural_style.core.devices import InsufficientMemoryError
 from neural_style.core.images import ImageLoadError, ImageNotice, load_image, read_metadata, save_image
 from neural_style.core.outputs import OutputError
+from neural_style.losses.config import CONTENT_LAYERS, STYLE_LAYERS, LossConfig
 from neural_style.net.loading import load_backbone
+from neural_style.net.rescaled import normalized_backbone
 from neural_style.net.vgg import BackboneError, UnknownLayerError, WeightsError
 from neural_style.net.weights import load_torchvision_vgg19
 from neural_style.optim.record import SynthesisNotice
 from neural_style.synthesis.inversion import invert
-from neural_style.synthesis.run import synthesize
+from neural_style.synthesis.objective import Objective, style_distance
+from neural_style.synthesis.plan import plan_synthesis
+from neural_style.synthesis.run import SynthesisResult, synthesize
+from neural_style.texture_nets.network import GeneratorConfig, TextureNetwork, load_texture_network, save_texture_network
+from neural_style.texture_nets.training import train_stylization_network, train_texture_network
 
 NAN, INF = float("nan"), float("inf")
 
@@ -227,6 +234,60 @@ def _never(name: str) -> Callable[..., Any]:
     return fail
 
 
+def _texture_network_file(tmp: Path) -> Path:
+    return save_texture_network(_small_generator(), tmp / "net.pt")
+
+
+def _nan_texture_network_file(tmp: Path) -> Path:
+    """A generator file whose first convolution's weights are NaN (a training that diverged)."""
+    network = _small_generator()
+    with torch.no_grad():
+        network.inputs[0][0].weight.fill_(NAN)
+    return save_texture_network(network, tmp / "nan.pt")
+
+
+def _small_generator() -> TextureNetwork:
+    torch.manual_seed(0)
+    return TextureNetwork(GeneratorConfig(scales=2, width=2))
+
+
+def _tiny_result(net: Any) -> SynthesisResult:
+    return synthesize(net, style=_photo_tensor(32, 32), num_steps=1)
+
+
+def _torchvision_model() -> torch.nn.Module:
+    """A small torchvision classifier (a VGG's classifier alone has 100M weights to initialise)."""
+    import torchvision
+
+    return torchvision.models.squeezenet1_1(weights=None)
+
+
+# What is not a backbone, and what the refusal says; every public entry point that takes one.
+_NOT_BACKBONES = [
+    ("'vgg19'", "vgg19", "the name 'vgg19'; load the network first: net = load_backbone\\('vgg19'\\)"),
+    ("None", None, "None; load the network first: net = load_backbone\\('vgg19'\\)"),
+    ("torchvision model", _torchvision_model(),
+     "a torchvision.models.squeezenet.SqueezeNet module; .*load_backbone\\('vgg19-torchvision'\\) torchvision's"),
+]
+_BACKBONE_ENTRY_POINTS: dict[str, Callable[[Any], Any]] = {
+    "synthesize": lambda b: synthesize(b, style=_rand(32, 32), num_steps=1),
+    "style_distance": lambda b: style_distance(b, _rand(32, 32), _rand(32, 32)),
+    "invert": lambda b: invert(b, _rand(32, 32), "conv1_1", num_steps=1),
+    "adversarial_synthesis": lambda b: adversarial_synthesis(b, style=_rand(32, 32), num_steps=1),
+    "train_texture_network": lambda b: train_texture_network(b, _rand(32, 32), size=32, num_steps=1),
+    "train_stylization_network": lambda b: train_stylization_network(b, _rand(32, 32), [_rand(32, 32)], size=32,
+                                                                     num_steps=1),
+    "plan_synthesis": lambda b: plan_synthesis(b, style_sizes=[(32, 32)], content_size=None, size=None,
+                                               **_DEFAULT_SETTINGS),
+    "Objective.from_images": lambda b: Objective.from_images(b, LossConfig(), styles=[_rand(32, 32)], content=None),
+    "normalized_backbone": lambda b: normalized_backbone(b, cache=False),
+}
+_DEFAULT_SETTINGS = dict(blend_weights=None, content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS,
+                         layer_weights=None, content_weight=1.0, style_weight=30.0, tv_weight=0.0, tv_exponent=2.0,
+                         statistic="gram", init="auto", optimizer="lbfgs", num_steps=1, lr=None, seed=0,
+                         precision="auto", scales="single", preserve_colour="none", style_scale=None, num_masks=None)
+
+
 # ------------------------------------------------------------------------------------------------
 # The table
 
@@ -313,9 +374,9 @@ CASES = [
     Case("blend weights count", None, _synth(style=[_rand(32, 32), _rand(32, 32, 1)], blend_weights=[1.0]),
          ValueError, "1 blend weights for 2 styles"),
     Case("negative blend weight", None, _synth(style=[_rand(32, 32), _rand(32, 32, 1)], blend_weights=[1, -1]),
-         ValueError, "Blend weights must be non-negative"),
+         ValueError, "blend weight 1 must be a finite number >= 0, got -1"),
     Case("NaN blend weight", None, _synth(style=[_rand(32, 32), _rand(32, 32, 1)], blend_weights=[1, NAN]),
-         ValueError, "Blend weights must be non-negative"),
+         ValueError, "blend weight 1 must be a finite number >= 0, got nan"),
     Case("NaN pixels in the style", None, _synth(style=_rand(32, 32).index_fill(2, torch.tensor([3]), NAN)),
          ValueError, "Style image 0 contains NaN"),
     Case("infinite pixels in the content", None, _synth(content=_rand(32, 32).index_fill(3, torch.tensor([5]), INF)),
@@ -436,6 +497,52 @@ CASES = [
                                                          mp.setattr("torch.cuda.device_count", lambda: 1))),
     Case("unknown device", None, lambda path, net: load_backbone("random", device="tpu9"), ValueError,
          "Unknown device 'tpu9'"),
+    # --- 9. the library as a student calls it
+    Case("uint8 image to style_distance", None,
+         lambda path, net: style_distance(net, (_rand(32, 32) * 255).to(torch.uint8), _rand(32, 32)), ValueError,
+         "The image has dtype torch.uint8; .* image.float\\(\\) / 255"),
+    Case("NaN style to style_distance", None,
+         lambda path, net: style_distance(net, _rand(32, 32), _rand(32, 32).index_fill(2, torch.tensor([3]), NAN)),
+         ValueError, "The style image contains NaN or infinite values"),
+    Case("(3, H, W) image to style_distance", None, lambda path, net: style_distance(net, _rand(32, 32)[0], _rand(32, 32)),
+         ValueError, "The image has shape \\(3, 32, 32\\): add the batch dimension"),
+    *[Case(f"backbone {label} to {entry}", None, lambda path, net, call=call, value=value: call(value), TypeError,
+           f"backbone must be a VGGFeatures from load_backbone\\(\\), got {said}")
+      for entry, call in _BACKBONE_ENTRY_POINTS.items() for label, value, said in _NOT_BACKBONES],
+    Case("string blend weights", None, _synth(style=[_rand(32, 32), _rand(32, 32, 1)], blend_weights=["1", "2"]),
+         ValueError, "blend weight 0 must be a finite number >= 0, got '1'"),
+    Case("blend weights as one string", None, _synth(style=[_rand(32, 32), _rand(32, 32, 1)], blend_weights="12"),
+         ValueError, "blend_weights must be a list of numbers, one per style; got '12'"),
+    Case("bool blend weight", None, _synth(style=[_rand(32, 32), _rand(32, 32, 1)], blend_weights=[True, 1]),
+         ValueError, "blend weight 0 must be a finite number >= 0, got True"),
+    Case("zero blend weights", None, _synth(style=[_rand(32, 32), _rand(32, 32, 1)], blend_weights=[0, 0]),
+         ValueError, "Blend weights must have a positive sum"),
+    Case("texture network on cuda without a GPU", _texture_network_file,
+         lambda path, net: load_texture_network(path, device="cuda"), ValueError,
+         "no CUDA GPU is available; use device='cpu'", setup=lambda mp: mp.setattr("torch.cuda.is_available", lambda: False)),
+    Case("texture network with NaN weights", _nan_texture_network_file, lambda path, net: load_texture_network(path),
+         ValueError, "holds NaN or infinite weights \\(inputs.0.0.weight.*diverged", names_file=True),
+    Case("TextureNetwork.sample(int)", None, lambda path, net: _small_generator().sample(24), None, None, shape=(24, 24)),
+    Case("TextureNetwork.sample(0)", None, lambda path, net: _small_generator().sample(0), ValueError,
+         "height must be a positive integer, got 0"),
+    Case("TextureNetwork.sample(3 numbers)", None, lambda path, net: _small_generator().sample((8, 8, 8)), ValueError,
+         "size must be \\(height, width\\) in pixels, or one integer for a square"),
+    Case("non-Latin-1 metadata key", _long_name,
+         lambda path, net: save_image(_rand(4, 4), path.with_name("k.png"), {"Stil ✓": 1}), ValueError,
+         "Metadata key 'Stil ✓' contains '✓', which PNG keywords cannot hold"),
+    Case("metadata key over 79 characters", _long_name,
+         lambda path, net: save_image(_rand(4, 4), path.with_name("k.png"), {"k" * 80: 1}), ValueError,
+         "is 80 characters long; PNG allows 1 to 79"),
+    Case("empty metadata key", _long_name, lambda path, net: save_image(_rand(4, 4), path.with_name("k.png"), {"": 1}),
+         ValueError, "Metadata key '' is 0 characters long"),
+    Case("number as metadata key", _long_name, lambda path, net: save_image(_rand(4, 4), path.with_name("k.png"), {1: 1}),
+         ValueError, "Metadata key 1 is a int, not text"),
+    Case("extra field replaces a parameter", _long_name,
+         lambda path, net: _tiny_result(net).save(path.with_name("r.png"), num_steps=5, seed=3), ValueError,
+         "num_steps, seed are recorded by the run itself; extra fields may not replace them"),
+    Case("extra field replaces final_loss", _long_name,
+         lambda path, net: _tiny_result(net).save(path.with_name("r.png"), final_loss=0.0), ValueError,
+         "final_loss is recorded by the run itself"),
     Case("metadata text chunk too large", _hostile_png, lambda path, net: read_metadata(path), ImageLoadError,
          "could not be decoded", names_file=True),
 ]
@@ -510,6 +617,75 @@ def test_interrupted_run_can_be_saved(net, tmp_path):
     with pytest.raises(FileExistsError):
         result.save(str(path))
     result.save(str(path), overwrite=True)
+
+
+def _failing_callback(at: int) -> Callable[..., None]:
+    """A callback with a bug: it raises at step ``at`` (called with a StepInfo, or (step, loss) by a training)."""
+    def callback(info: Any, *loss: float) -> None:
+        step = info if loss else info.step
+        if step == at:
+            raise ZeroDivisionError("the student's progress plot divided by zero")
+    return callback
+
+
+@pytest.mark.parametrize("method", ["synthesize", "adversarial_synthesis", "train_texture_network"])
+def test_callback_that_raises_keeps_the_best_result(net, tmp_path, method):
+    """A callback raising at step 3 of 20 ends the run as ``callback_error``: the best result of the 3 steps is
+    returned and saves, and a SynthesisNotice names the exception's type, message and line."""
+    style = _photo_tensor(32, 32)
+    runs = {"synthesize": lambda cb: synthesize(net, style=style, num_steps=20, callback=cb),
+            "adversarial_synthesis": lambda cb: adversarial_synthesis(net, style=style, num_steps=20, callback=cb),
+            "train_texture_network": lambda cb: train_texture_network(net, style, size=32, num_steps=20, batch_size=1,
+                                                                      config=GeneratorConfig(scales=2, width=2),
+                                                                      callback=cb)}
+    with pytest.warns(SynthesisNotice, match="the callback raised ZeroDivisionError: the student's progress plot "
+                                             "divided by zero at evaluation 3, in .*test_bad_inputs.py, line"):
+        result = runs[method](_failing_callback(3))
+    assert result.stop.kind == "callback_error" and result.stop.breaks and len(result.history) == 3
+    assert "ZeroDivisionError" in result.stopped
+    assert torch.isfinite(result.image).all() and result.image.shape[-2:] == (32, 32)
+    if method != "adversarial_synthesis":  # the GAN returns its last image; the others their best
+        assert result.best_step == min(range(1, 4), key=lambda s: result.history[s - 1]["total"])
+    path = tmp_path / "kept.pt" if method == "train_texture_network" else tmp_path / "kept.png"
+    result.save(path)
+    assert path.stat().st_size > 0
+
+
+def test_callback_that_raises_in_the_command_exits_6_with_the_result(tmp_path, style, monkeypatch, capsys):
+    """The command's own callback failing mid-run (a bug in a progress display) is a stop, not a crash:
+    the best image is written with the reason in its metadata, and the command exits 6 (stopped early)."""
+    from neural_style.app.cli import main as cli
+
+    real = cli.synthesize
+
+    def failing(net, *, callback, **kwargs):
+        def broken(info):
+            callback(info)
+            if info.step == 2:
+                raise RuntimeError("the progress bar broke")
+        return real(net, callback=broken, **kwargs)
+
+    monkeypatch.setattr(cli, "synthesize", failing)
+    out = tmp_path / "o.png"
+    assert _cli(_picture(tmp_path / "c.png"), style, "-o", out, *TINY[:-3], "--steps", "10", "-q") == 6
+    meta = read_metadata(out)
+    assert meta["stopped"].startswith("the callback raised RuntimeError: the progress bar broke at evaluation 2")
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_bad_metadata_key_writes_nothing(tmp_path):
+    """A key PNG cannot hold is refused before any file is made: no result, no temporary file; an existing
+    file with that name is left as it was, even with overwrite=True."""
+    existing = save_image(torch.zeros(1, 3, 4, 4), tmp_path / "r.png", {"v": 1})
+    before = existing.read_bytes()
+    for key in ("π", "k" * 80, " lead", "a  b", "tab\there"):
+        with pytest.raises(ValueError, match="Metadata key"):
+            save_image(torch.ones(1, 3, 4, 4), tmp_path / "new.png", {key: 1})
+        with pytest.raises(ValueError, match="Metadata key"):
+            save_image(torch.ones(1, 3, 4, 4), existing, {key: 1}, overwrite=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["r.png"] and existing.read_bytes() == before
+    latin = save_image(torch.ones(1, 3, 4, 4), tmp_path / "latin.png", {"Größe": [1, 2], "k" * 79: "ü ✓"})
+    assert read_metadata(latin) == {"Größe": [1, 2], "k" * 79: "ü ✓"}
 
 
 def test_crash_while_writing_leaves_no_partial_png(tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import torch
 from neural_style.app import options
 from neural_style.app.cli import main as cli
 from neural_style.app.notebook.jobs import (JobSettings, command_line, number, option_arguments, run_settings,
-                                            same_value, saved_fields, store_upload)
+                                            same_value, saved_fields, saved_params, store_upload)
 from neural_style.core.images import ImageLoadError, load_image, read_metadata
 from neural_style.losses.config import STYLE_LAYERS
 from neural_style.net.loading import load_backbone
@@ -131,19 +132,21 @@ def test_option_words_and_numbers() -> None:
 
 
 def test_saved_fields_of_a_stopped_run(net, images: Path, tmp_path: Path) -> None:
-    """A run stopped after 3 of 50 evaluations is saved with num_steps 3, its budget and why it stopped."""
+    """A run stopped after 3 of 50 evaluations is saved with num_steps 3, its budget and why it stopped;
+    the fields never replace a parameter (RunResult.save refuses that), the parameters say num_steps 3."""
     settings = JobSettings(styles=[images / "brick.png"], size=32, options={"num_steps": 50})
     result = run_settings(net, settings, callback=lambda info: info.step >= 3)
-    fields = saved_fields(result, settings, "neural-style ...")
-    assert fields["num_steps"] == 3 and fields["num_steps_requested"] == 50
+    fields, params = saved_fields(result, settings, "neural-style ..."), saved_params(result)
+    assert params["num_steps"] == 3 and params["num_steps_requested"] == 50 and result.params["num_steps"] == 50
     assert fields["stopped"] == result.stopped != "" and fields["command"] == "neural-style ..."
+    assert not set(fields) & set(params)
     path = tmp_path / "stopped.png"
-    result.save(str(path), **fields)
+    dataclasses.replace(result, params=params).save(str(path), **fields)
     meta = read_metadata(path)
     assert meta["num_steps"] == 3 and meta["stopped"] == result.stopped and meta["style_files"] == [
         str(images / "brick.png")]
     whole = run_settings(net, JobSettings(styles=[images / "brick.png"], size=32, options={"num_steps": 2}))
-    assert "num_steps" not in saved_fields(whole, settings) and "stopped" not in saved_fields(whole, settings)
+    assert saved_params(whole) == whole.params and "stopped" not in saved_fields(whole, settings)
 
 
 def test_uploads_become_checked_files(images: Path, tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ from ..core.checks import check_image, check_integer, check_positive, check_weig
 from ..losses.config import CONTENT_LAYERS, STYLE_LAYERS, style_layer_weights
 from ..losses.moments import feature_covariance, feature_mean
 from ..losses.statistics import content_loss
-from ..net.vgg import VGGFeatures
+from ..net.vgg import VGGFeatures, check_backbone
 from ..optim.record import BUDGET, Record, RunResult, StepInfo, Stop, StopRun, warn_if_early
 from ..synthesis.objective import initial_image
 from .discriminators import DISCRIMINATORS, discriminator_accuracy, discriminator_loss, generator_loss, moment_distances
@@ -70,19 +70,24 @@ def _check_positive(name: str, value: float, integer: bool = False) -> None:
     check_integer(name, value) if integer else check_positive(name, value)
 
 
-def _validate(*, discriminator: str, style: Tensor, style_layers: Sequence[str],
+def _validate(*, backbone: VGGFeatures, discriminator: str, style: Tensor, content: Tensor | None,
+              style_layers: Sequence[str],
               layer_weights: Sequence[float] | None, content_weight: float, style_weight: float,
               hidden: int, num_steps: int, d_steps: int, d_every: int, d_lr: float, lr: float,
               init: str) -> tuple[list[str], list[float], float, float]:
-    """Check the arguments of ``adversarial_synthesis``; raise ValueError on the first bad one.
+    """Check the arguments of ``adversarial_synthesis``; raise ValueError on the first bad one
+    (TypeError for a backbone that is not a ``VGGFeatures``).
 
     Returns:
         The style layers, one weight w_l per style layer (default 1 / number of layers), the
         content weight and the style weight, as lists and floats.
     """
+    check_backbone(backbone)
     if discriminator not in DISCRIMINATORS:
         raise ValueError(f"Unknown discriminator {discriminator!r}; choose one of {', '.join(DISCRIMINATORS)}.")
     check_image(style, "The style image")
+    if content is not None:
+        check_image(content, "The content image")
     style_layers = list(style_layers)
     if layer_weights is None:  # each discriminator's loss is a mean over positions: equal weights
         layer_weights = [1.0 / len(style_layers)] * len(style_layers) if style_layers else []
@@ -289,7 +294,7 @@ def adversarial_synthesis(
         (KeyboardInterrupt) or a non-finite loss ends the run early and returns the image so far.
     """
     style_layers, layer_w, content_weight, style_weight = _validate(
-        discriminator=discriminator, style=style, style_layers=style_layers, layer_weights=layer_weights,
+        backbone=backbone, discriminator=discriminator, style=style, content=content, style_layers=style_layers, layer_weights=layer_weights,
         content_weight=content_weight, style_weight=style_weight, hidden=hidden, num_steps=num_steps,
         d_steps=d_steps, d_every=d_every, d_lr=d_lr, lr=lr, init=init)
     device = next(backbone.parameters()).device

@@ -278,6 +278,9 @@ def save_image(image: Tensor, path: str | Path, metadata: Mapping[str, Any] | No
     """Write a PNG atomically (temporary file, then rename), with ``metadata`` as text chunks.
 
     Each value is stored as JSON text under its key, so ``read_metadata`` returns the same values.
+    A key must be a PNG keyword (``check_metadata_key``): a key that is not is refused with
+    ValueError before anything is written, rather than renamed, so what is read back is what was
+    given.
     A crash mid-write leaves no partial PNG. An existing ``path`` raises FileExistsError unless
     ``overwrite`` is True; a name longer than the file system allows raises ``OutputError``
     before anything is written. ``image`` is (1, 3, H, W) or (3, H, W), floating point and finite;
@@ -296,7 +299,7 @@ def save_image(image: Tensor, path: str | Path, metadata: Mapping[str, Any] | No
     path.parent.mkdir(parents=True, exist_ok=True)
     info = PngImagePlugin.PngInfo()
     for key, value in (metadata or {}).items():
-        info.add_itxt(key, json.dumps(value, default=str))
+        info.add_itxt(check_metadata_key(key), json.dumps(value, default=str))
     fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=".png", dir=path.parent)
     try:
         umask = os.umask(0)
@@ -312,6 +315,25 @@ def save_image(image: Tensor, path: str | Path, metadata: Mapping[str, Any] | No
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def check_metadata_key(key: Any) -> str:
+    """``key`` if it can name a PNG text chunk, else ValueError: a PNG keyword is 1 to 79 printable
+    Latin-1 characters (codes 32-126 and 161-255), with no leading, trailing or double spaces."""
+    problem = ""
+    if not isinstance(key, str):
+        problem = f"is a {type(key).__name__}, not text"
+    elif not 1 <= len(key) <= 79:
+        problem = f"is {len(key)} characters long; PNG allows 1 to 79"
+    elif any(not (32 <= ord(c) <= 126 or 161 <= ord(c) <= 255) for c in key):
+        bad = next(c for c in key if not (32 <= ord(c) <= 126 or 161 <= ord(c) <= 255))
+        problem = f"contains {bad!r}, which PNG keywords cannot hold (printable Latin-1 only)"
+    elif key != key.strip(" ") or "  " in key:
+        problem = "has a leading, trailing or double space"
+    if problem:
+        raise ValueError(f"Metadata key {key!r} {problem}; use a short name of letters, digits and '_' "
+                         "(the value may hold any text).")
+    return key
 
 
 def _link_new(tmp: str, path: Path, exists: str) -> None:

@@ -3,7 +3,8 @@
 network (``rescaled``) and ``load_backbone``, which picks among them by name (``loading``)."""
 
 from .loading import BACKBONES, load_backbone
-from .vgg import BackboneError, BackboneInfo, BackboneNotice, UnknownLayerError, VGGFeatures, WeightsError, skeleton
+from .vgg import (BackboneError, BackboneInfo, BackboneNotice, UnknownLayerError, VGGFeatures, WeightsError,
+                  check_backbone, skeleton)
 
 __all__ = ["BACKBONES", "load_backbone", "BackboneError", "BackboneInfo", "BackboneNotice", "UnknownLayerError",
-           "VGGFeatures", "WeightsError", "skeleton"]
+           "VGGFeatures", "WeightsError", "check_backbone", "skeleton"]

@@ -21,11 +21,11 @@ import torch
 
 from ..core.devices import resolve_device
 from .rescaled import normalized_backbone
-from .vgg import (BackboneError, BackboneInfo, BackboneNotice, BackboneNotInstalledError, Pooling, VGGFeatures,
-                  WeightsError)
+from .vgg import (BACKBONES, BackboneError, BackboneInfo, BackboneNotice, BackboneNotInstalledError, Pooling,
+                  VGGFeatures, WeightsError)
 from .weights import CAFFE_VGG19_PACKAGE, CAFFE_VGG19_PIP, load_caffe_vgg19, load_torchvision_vgg19, random_vgg
 
-BACKBONES = ("auto", "vgg19", "vgg19-torchvision", "random")
+__all__ = ["BACKBONES", "load_backbone"]
 
 
 def load_backbone(name: str = "auto", *, pooling: Pooling = "avg", weights_path: str | Path | None = None,

@@ -53,7 +53,7 @@ import torch
 from torch import Tensor, nn
 
 from ..core.images import IMAGE_SUFFIXES, image_files, load_image
-from .vgg import VGGFeatures
+from .vgg import VGGFeatures, check_backbone
 
 CALIBRATION_SIZE = 224
 FLOOR = 0.3
@@ -269,5 +269,6 @@ def normalized_backbone(backbone: VGGFeatures, *, calibration: str | Path | Sequ
         calibration, size, cache: see ``calibration_means``.
         floor: see ``channel_scales`` (0 = the paper's rule).
     """
+    backbone = check_backbone(backbone)
     means = calibration_means(backbone, calibration=calibration, size=size, cache=cache)
     return normalize_vgg(backbone, means, floor=floor)

@@ -28,6 +28,8 @@ import torch
 from torch import Tensor, nn
 
 Pooling = Literal["avg", "max"]
+BACKBONES = ("auto", "vgg19", "vgg19-torchvision", "random")
+"""The names ``loading.load_backbone`` takes."""
 
 # Channels per convolution; "M" closes a block with pooling (torchvision's cfg "D" and "E").
 _CONFIGS: dict[str, list[int | str]] = {
@@ -257,6 +259,31 @@ class VGGFeatures(nn.Module):
             for layer in wanted.get(index, ()):
                 out[layer] = x * self.info.feature_scale if self.info.feature_scale != 1.0 else x
         return out
+
+
+def check_backbone(backbone: object, name: str = "backbone") -> VGGFeatures:
+    """``backbone`` if it is a ``VGGFeatures``, else TypeError saying what to pass instead.
+
+    Every entry point that runs the network calls this first, so that a name (``"vgg19"``), a
+    torchvision model or None is refused with a sentence rather than an AttributeError from deep
+    inside the run.
+    """
+    if isinstance(backbone, VGGFeatures):
+        return backbone
+    load = "load the network first: net = load_backbone('vgg19') (or 'auto', 'vgg19-torchvision', 'random')"
+    if isinstance(backbone, str) and backbone in BACKBONES:
+        got = f"the name {backbone!r}; load the network first: net = load_backbone({backbone!r})"
+    elif isinstance(backbone, str):
+        got = f"the text {backbone!r}; {load}"
+    elif backbone is None:
+        got = f"None; {load}"
+    elif isinstance(backbone, nn.Module):
+        got = (f"a {type(backbone).__module__}.{type(backbone).__qualname__} module; the library needs the "
+               "feature extractor with the paper's layer names: load_backbone('vgg19') is the paper's network, "
+               "load_backbone('vgg19-torchvision') torchvision's VGG19")
+    else:
+        got = f"an object of type {type(backbone).__name__}; {load}"
+    raise TypeError(f"{name} must be a VGGFeatures from load_backbone(), got {got}.")
 
 
 @functools.cache

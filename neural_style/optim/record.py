@@ -10,7 +10,9 @@ a typed ``Stop``:
 - ``line_search``: L-BFGS found no step that decreases the loss, even from the steepest-descent
   model;
 - ``not_finite``: the loss became NaN or infinite; ``callback``: the callback returned True;
-  ``interrupted``: KeyboardInterrupt (or a signal turned into one).
+  ``callback_error``: the callback raised an exception (its type, message and line are in the
+  stop's message and the ``SynthesisNotice``; the run keeps its best image rather than losing it
+  to a bug in a progress display); ``interrupted``: KeyboardInterrupt (or a signal turned into one).
 
 Synthesis, feature inversion, the adversarial loop and the texture-network training all keep
 their runs with it.
@@ -19,6 +21,7 @@ their runs with it.
 from __future__ import annotations
 
 import math
+import traceback
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,7 +32,7 @@ from torch import Tensor
 
 from ..core.images import save_image
 
-StopKind = Literal["budget", "converged", "line_search", "not_finite", "callback", "interrupted"]
+StopKind = Literal["budget", "converged", "line_search", "not_finite", "callback", "callback_error", "interrupted"]
 LossFunction = Callable[[Tensor], dict[str, Tensor]]
 """image (1, 3, H, W) -> loss terms {name: 0-dim tensor}, ``total`` among them."""
 Evaluator = Callable[..., tuple[float, Tensor, list[float]]]
@@ -70,9 +73,15 @@ class Stop:
         return self.kind != "budget"
 
     @property
+    def failed(self) -> bool:
+        """True when the run went wrong before its budget (the commands exit with 6): the loss
+        stopped being finite, the line search found no step, or the callback raised."""
+        return self.kind in ("not_finite", "line_search", "callback_error")
+
+    @property
     def breaks(self) -> bool:
-        """True when the work should not go on (callback, interrupt, non-finite loss)."""
-        return self.kind in ("callback", "interrupted", "not_finite")
+        """True when the work should not go on (callback, its error, interrupt, non-finite loss)."""
+        return self.kind in ("callback", "callback_error", "interrupted", "not_finite")
 
     def followed_by(self, later: Stop, where: str = "") -> Stop:
         """How a run of stages ended when a stage ended with ``self`` and the next with ``later``
@@ -125,8 +134,15 @@ class RunResult:
     def save(self, path: str | Path, *, overwrite: bool = False, **extra: Any) -> None:
         """Write the image as PNG with ``params`` (and ``extra``) in its metadata.
 
-        An existing file raises FileExistsError unless ``overwrite`` is True.
+        ``extra`` adds fields (a name, the input files); one that would replace a recorded
+        parameter or ``final_loss`` raises ValueError, since the metadata must say how the image
+        was made. An existing file raises FileExistsError unless ``overwrite`` is True.
         """
+        clashes = sorted(key for key in extra if key in self.params or key == "final_loss")
+        if clashes:
+            raise ValueError(f"{', '.join(clashes)} {'is' if len(clashes) == 1 else 'are'} recorded by the run "
+                             "itself; extra fields may not replace them: give them other names (e.g. "
+                             f"{clashes[0]}_note=...).")
         save_image(self.image, path, {**self.params, "final_loss": self.final_loss, **extra}, overwrite=overwrite)
 
 
@@ -168,16 +184,22 @@ class Record:
         return len(self.history) - self.first
 
     def add(self, terms: dict[str, float], image: Tensor) -> None:
-        """Record one evaluation's terms at ``image``; raises ``StopRun`` on a non-finite total or
-        when the callback returns True."""
+        """Record one evaluation's terms at ``image``; raises ``StopRun`` on a non-finite total, when
+        the callback returns True, or when it raises an exception (``callback_error``; a
+        KeyboardInterrupt is not an exception here and goes on up as an interrupt)."""
         total = terms["total"]
         if not math.isfinite(total):
             raise StopRun(Stop("not_finite", f"the loss became {total} at evaluation {len(self.history) + 1}"))
         self.history.append({**terms, **self.fields})
         if total < self.best_loss:
             self.best_loss, self.best_step, self.best = total, len(self.history), self.keep(image)
-        if self.callback is not None and self.callback(
-                StepInfo(len(self.history), self.total_steps, total, terms, image.detach())):
+        if self.callback is None:
+            return
+        try:
+            stop = self.callback(StepInfo(len(self.history), self.total_steps, total, terms, image.detach()))
+        except Exception as error:
+            raise StopRun(Stop("callback_error", callback_failure(error, len(self.history)))) from error
+        if stop:
             raise StopRun(Stop("callback", "stopped by the callback"))
 
     def evaluator(self, objective: LossFunction, dtype: torch.dtype) -> Evaluator:
@@ -203,6 +225,16 @@ class Record:
             return entry["total"], grad, values[len(terms):]
 
         return evaluate
+
+
+def callback_failure(error: Exception, evaluation: int) -> str:
+    """What a stop by a failing callback says: the exception's type and message, and where it was
+    raised (the innermost frame, in the caller's code), since the traceback itself is not kept."""
+    where = ""
+    frames = traceback.extract_tb(error.__traceback__)
+    if frames:
+        where = f", in {frames[-1].filename}, line {frames[-1].lineno}"
+    return f"the callback raised {type(error).__name__}: {error} at evaluation {evaluation}{where}"
 
 
 def warn_if_early(stop: Stop, what: str, evaluations: int, *, returning: str = "the best image of") -> None:

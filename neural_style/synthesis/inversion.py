@@ -22,7 +22,7 @@ from torch import Tensor
 from ..core.checks import check_image, check_integer, check_seed
 from ..losses.config import LossConfig
 from ..losses.statistics import content_loss
-from ..net.vgg import VGGFeatures
+from ..net.vgg import VGGFeatures, check_backbone
 from ..optim.optimizers import optimise
 from ..optim.record import StepInfo, warn_if_early
 from .objective import Objective, initial_image
@@ -52,6 +52,7 @@ def invert(backbone: VGGFeatures, image: Tensor, layer: str, *, init: InversionI
         The best image; ``history`` has ``content`` = ||Phi - Phi_0||^2 / 2 (unnormalised),
         ``tv`` and ``total``; ``params`` records the run.
     """
+    backbone = check_backbone(backbone)
     image = check_image(image, "The image")
     if init not in ("noise", "style"):
         raise ValueError(f"Unknown init {init!r}; choose 'noise' or 'style'.")

@@ -20,8 +20,9 @@ from torch.nn import functional as F
 from ..losses.config import STYLE_LAYERS, LossConfig, style_only
 from ..losses.masks import MaskedStatistic, masked_style_targets
 from ..losses.moments import Representation
+from ..core.checks import check_image
 from ..losses.statistics import StyleStatistic, blend, content_loss, prepared, total_variation
-from ..net.vgg import VGGFeatures
+from ..net.vgg import VGGFeatures, check_backbone
 
 
 class Objective:
@@ -41,6 +42,7 @@ class Objective:
     def __init__(self, backbone: VGGFeatures, loss: LossConfig, *, style_targets: dict[str, Representation],
                  content_targets: dict[str, Tensor], statistic: StyleStatistic | None = None,
                  autocast: torch.dtype | None = None) -> None:
+        backbone = check_backbone(backbone)
         if loss.layer_weights is None:
             loss = loss.for_backbone(backbone)
         self.backbone, self.loss, self.autocast = backbone, loss, autocast
@@ -62,6 +64,7 @@ class Objective:
         With ``masks`` (R, 1, H, W) (see ``masks.check_masks``) style r is matched in region r
         instead of blending the styles (``masks.MaskedStatistic``).
         """
+        backbone = check_backbone(backbone)
         loss = loss.for_backbone(backbone)
         if content is None:
             loss = loss.without_content()
@@ -143,8 +146,11 @@ def style_distance(backbone: VGGFeatures, image: Tensor, style: Tensor, *, stati
                    layer_weights: Sequence[float] | None = None) -> float:
     """sum_l w_l E_l between ``image`` and ``style`` (both (1, 3, H, W)) under ``statistic``.
 
-    Used to judge a result by a statistic it was not optimised for.
+    Used to judge a result by a statistic it was not optimised for. Both images are checked as
+    ``synthesize`` checks its images (``checks.check_image``): float, finite, in [0, 1].
     """
+    backbone = check_backbone(backbone)
+    image, style = check_image(image, "The image"), check_image(style, "The style image")
     device = next(backbone.parameters()).device
     objective = Objective.from_images(backbone, style_only(style_layers, layer_weights, statistic),
                                       styles=[style.to(device)], content=None)

@@ -15,12 +15,12 @@ from typing import Any, Literal, Sequence, cast
 
 import torch
 
-from ..core.checks import check_positive, check_seed
+from ..core.checks import check_positive, check_seed, check_weight
 from ..core.devices import Precision, autocast_dtype
 from ..losses.config import LossConfig
 from ..losses.masks import check_maskable
 from ..losses.statistics import StyleStatistic
-from ..net.vgg import VGGFeatures
+from ..net.vgg import VGGFeatures, check_backbone
 from ..optim.optimizers import OptimizerName, check_run
 from .colour import ColourMode, check_colour_mode
 from .memory import LIBRARY_HINT, check_memory
@@ -100,6 +100,7 @@ def plan_synthesis(backbone: VGGFeatures, *, style_sizes: Sequence[tuple[int, in
                    **settings: Any) -> SynthesisPlan:
     """Check the settings of ``synthesize`` (``settings``: the same names and meanings) and plan the
     run for images of these sizes: ``check_settings``, then ``plan_sizes``."""
+    backbone = check_backbone(backbone)
     checked = check_settings(backbone, num_styles=len(style_sizes), with_content=content_size is not None,
                              device=device, **settings)
     return plan_sizes(backbone, checked, style_sizes=style_sizes, content_size=content_size, size=size,
@@ -123,6 +124,7 @@ def check_settings(backbone: VGGFeatures, *, num_styles: int, with_content: bool
         device: where the run will happen (default: the backbone's).
         The others: as ``synthesize``'s.
     """
+    backbone = check_backbone(backbone)
     if init not in ("auto", "content", "noise", "style", "image"):
         raise ValueError(f"Unknown init {init!r}; choose 'content', 'noise' or 'style'.")
     weights = _blend_weights(blend_weights, num_masks, num_styles)
@@ -166,15 +168,25 @@ def plan_sizes(backbone: VGGFeatures, settings: RunSettings, *, style_sizes: Seq
 
 
 def _blend_weights(blend_weights: Sequence[float] | None, num_masks: int | None, num_styles: int) -> list[float]:
-    """One weight per style (default: equal), or ValueError; masks and blend weights exclude each other."""
+    """One weight per style (default: equal), or ValueError; masks and blend weights exclude each other.
+
+    Each weight is a finite number >= 0 (Python, numpy, a 0-dim tensor; not a string, not a bool)
+    and their sum is positive: the style target is their weighted average."""
     if num_masks is not None and blend_weights is not None:
         raise ValueError("blend_weights mix styles everywhere, masks put each style in its own region; "
                          "give one or the other (with masks, scale a region's mask to weaken its style).")
     if num_masks is not None and num_masks != num_styles:
         raise ValueError(f"{num_masks} masks for {num_styles} style images; give one mask per style.")
-    if blend_weights is not None and len(blend_weights) != num_styles:
+    if blend_weights is None:
+        return [1.0] * num_styles
+    if isinstance(blend_weights, (str, bytes)) or not hasattr(blend_weights, "__len__"):
+        raise ValueError(f"blend_weights must be a list of numbers, one per style; got {blend_weights!r}.")
+    if len(blend_weights) != num_styles:
         raise ValueError(f"{len(blend_weights)} blend weights for {num_styles} styles; give one per style.")
-    return list(blend_weights) if blend_weights is not None else [1.0] * num_styles
+    weights = [check_weight(f"blend weight {i}", w) for i, w in enumerate(blend_weights)]
+    if not sum(weights) > 0:
+        raise ValueError(f"Blend weights must have a positive sum, got {weights}; give at least one style a weight > 0.")
+    return weights
 
 
 def _sizes(backbone: VGGFeatures, style_sizes: Sequence[tuple[int, int]], content_size: tuple[int, int] | None,

@@ -24,7 +24,7 @@ from ..core.images import resize
 from ..losses.config import CONTENT_LAYERS, STYLE_LAYERS, LossConfig
 from ..losses.masks import check_masks
 from ..losses.statistics import StyleStatistic
-from ..net.vgg import VGGFeatures
+from ..net.vgg import VGGFeatures, check_backbone
 from ..optim.optimizers import OPTIMIZERS, OptimizerName, get_optimizer, optimise
 from ..optim.record import BUDGET, RunResult, StepInfo, SynthesisNotice, warn_if_early
 from .colour import ColourMode
@@ -151,9 +151,11 @@ def synthesize(
         ValueError: a bad parameter, a NaN pixel, or an image (or ``size``) smaller than the
             deepest layer needs (``2**poolings`` px per side: 16 px for conv5_1).
         UnknownLayerError: a layer name the backbone does not have.
+        TypeError: ``backbone`` is not a ``VGGFeatures`` (a name, a torchvision model: use ``load_backbone``).
         InsufficientMemoryError: the estimated memory of the run (``memory.estimate_bytes``)
             exceeds what the device has; the message gives the largest size that fits.
     """
+    backbone = check_backbone(backbone)
     styles, content = _checked_images(style, content)
     start = check_image(init, "The initial image") if isinstance(init, Tensor) else None
     if lr is not None and not get_optimizer(optimizer).takes_lr:

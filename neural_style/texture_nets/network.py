@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..core.checks import check_image, check_integer, check_seed
+from ..core.devices import resolve_device
 from ..core.outputs import write_atomically
 
 Norm = Literal["instance", "batch"]
@@ -148,10 +149,15 @@ class TextureNetwork(nn.Module):
         return torch.sigmoid(self.to_rgb(x))
 
     @torch.no_grad()
-    def sample(self, size: tuple[int, int], *, count: int = 1, seed: int = 0) -> Tensor:
-        """``count`` textures (count, 3, H, W) of any ``size`` = (H, W); the same seed gives the same images."""
+    def sample(self, size: int | tuple[int, int], *, count: int = 1, seed: int = 0) -> Tensor:
+        """``count`` textures (count, 3, H, W) of any ``size`` = (H, W), or an int for a square;
+        the same seed gives the same images."""
         if self.config.content:
             raise ValueError("This is a stylization network: call stylize(content).")
+        if not isinstance(size, (tuple, list)):
+            size = (size, size)  # one number: a square (check_integer refuses what is not an integer)
+        if len(size) != 2:
+            raise ValueError(f"size must be (height, width) in pixels, or one integer for a square; got {size!r}.")
         h, w = (check_integer(name, s) for name, s in zip(("height", "width"), size))
         return self._generate((h, w), check_integer("count", count), check_seed(seed), None)
 
@@ -204,7 +210,11 @@ def read_training(path: str | Path) -> dict:
 
 
 def load_texture_network(path: str | Path, device: torch.device | str = "cpu") -> TextureNetwork:
-    """Read a generator written by ``save_texture_network`` (``torch.load(weights_only=True)``)."""
+    """Read a generator written by ``save_texture_network`` (``torch.load(weights_only=True)``).
+
+    A ``device`` that is not there is refused first (``devices.resolve_device``); weights that are
+    not finite are refused after reading (the file was saved from a training that diverged)."""
+    device = resolve_device(device)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No texture network at {path}; train one first (train_texture_network).")
@@ -214,4 +224,10 @@ def load_texture_network(path: str | Path, device: torch.device | str = "cpu") -
         network.load_state_dict(saved["state_dict"])
     except Exception as error:  # unpickling, a missing key, a wrong shape: all mean "not our file"
         raise ValueError(f"{path} is not a texture network saved by save_texture_network ({error}).") from None
+    broken = [name for name, value in network.state_dict().items() if value.is_floating_point()
+              and not torch.isfinite(value).all()]
+    if broken:
+        raise ValueError(f"{path} holds NaN or infinite weights ({', '.join(broken[:3])}"
+                         f"{' ...' if len(broken) > 3 else ''}): the training that saved it diverged; train it "
+                         "again (a smaller lr).")
     return network.to(device).eval()

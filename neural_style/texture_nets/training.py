@@ -21,8 +21,8 @@ from ..core.checks import check_image, check_integer, check_positive, check_seed
 from ..core.images import resize
 from ..losses.config import CONTENT_LAYERS, STYLE_LAYERS, style_layer_weights
 from ..losses.statistics import Gram, content_loss
-from ..net.vgg import VGGFeatures
-from ..optim.record import BUDGET, Record, RunResult, Stop, StopRun
+from ..net.vgg import VGGFeatures, check_backbone
+from ..optim.record import BUDGET, Record, RunResult, Stop, StopRun, warn_if_early
 from .network import STYLIZATION_STYLE_WEIGHT, GeneratorConfig, TextureNetwork, save_texture_network
 
 
@@ -51,7 +51,10 @@ class TrainingResult(RunResult):
         return self.best_loss
 
     def save(self, path: str | Path, *, overwrite: bool = False, **extra: Any) -> None:
-        """Write the network with this training's record (``save_texture_network``)."""
+        """Write the network with this training's record (``save_texture_network``); a weights file
+        has no free-form fields, so ``extra`` is refused."""
+        if extra:
+            raise ValueError(f"A texture network's file records its training only; drop {', '.join(extra)}.")
         save_texture_network(self.network, path, self, overwrite=overwrite)
 
 
@@ -83,19 +86,22 @@ def _style_loss(backbone: VGGFeatures, style: Tensor, style_layers: Sequence[str
 def _fit(network: TextureNetwork, batch_loss: Callable[[int], tuple[Tensor, Tensor]], num_steps: int, lr: float,
          callback: Callable[[int, float], bool | None] | None, params: dict[str, Any]) -> TrainingResult:
     """Adam on ``batch_loss(step)`` (loss, images); keeps the weights of the lowest batch loss (also
-    when interrupted or stopped by the callback, which is called with (step, batch loss))."""
+    when interrupted, stopped by the callback, which is called with (step, batch loss), or ended by
+    an exception in the callback, which is reported with a ``SynthesisNotice``)."""
     optimizer = torch.optim.Adam(network.parameters(), lr=lr)
     history: list[dict[str, float]] = []
-    record = Record(history, budget=num_steps, total_steps=num_steps, keep=lambda _: copy.deepcopy(network.state_dict()),
+
+    def keep(image: Tensor) -> tuple[dict[str, Tensor], Tensor]:  # the weights that made this batch, a sample
+        return copy.deepcopy(network.state_dict()), image.detach().clamp(0, 1).cpu()
+
+    record = Record(history, budget=num_steps, total_steps=num_steps, keep=keep,
                     callback=None if callback is None else lambda info: callback(info.step, info.loss))
-    stop, sample = BUDGET, None
+    stop = BUDGET
     began = time.perf_counter()
     try:
         for step in range(1, num_steps + 1):
             loss, images = batch_loss(step)
-            record.add({"total": float(loss.detach())}, images[:1])  # the weights that made this batch
-            if record.best_step == step:
-                sample = images[:1].detach().clamp(0, 1).cpu()
+            record.add({"total": float(loss.detach())}, images[:1])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -103,9 +109,12 @@ def _fit(network: TextureNetwork, batch_loss: Callable[[int], tuple[Tensor, Tens
         stop = ended.stop
     except KeyboardInterrupt:
         stop = Stop("interrupted", "interrupted")
-    if sample is None:
+    if record.best is None:
         raise KeyboardInterrupt("Training was interrupted before its first step; nothing to keep.")
-    network.load_state_dict(record.best)
+    if stop.kind == "callback_error":
+        warn_if_early(stop, "Training", len(history), returning="the best weights of")
+    state, sample = record.best
+    network.load_state_dict(state)
     return TrainingResult(sample, history, stop, time.perf_counter() - began, params, network=network,
                           best_step=record.best_step)
 
@@ -133,6 +142,7 @@ def train_texture_network(backbone: VGGFeatures, style: Tensor, *, size: int = 1
         batch of sum_l w_l E_l). Ctrl-C (or any KeyboardInterrupt) ends training early and
         returns those weights too.
     """
+    backbone = check_backbone(backbone)
     if config.content:
         raise ValueError("A texture network has no content input; use GeneratorConfig(content=False).")
     style, size, num_steps, batch_size, lr, seed = _check_training(backbone, style, size, num_steps, batch_size,
@@ -182,6 +192,7 @@ def train_stylization_network(backbone: VGGFeatures, style: Tensor, photos: Sequ
     Photos whose shorter side is below ``size`` are enlarged to it. Other arguments and the
     result as in ``train_texture_network``.
     """
+    backbone = check_backbone(backbone)
     if not config.content:
         raise ValueError("A stylization network needs the content input; use GeneratorConfig(content=True).")
     if not photos:

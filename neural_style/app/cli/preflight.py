@@ -36,7 +36,7 @@ EXIT_USAGE = 2          # argparse: unknown option, missing argument, bad value 
 EXIT_INPUT = 3          # an image could not be read, or the library rejected a value
 EXIT_BACKBONE = 4       # the backbone's weights could not be loaded
 EXIT_OUTPUT = 5         # the output exists (no --overwrite) or cannot be written
-EXIT_STOPPED = 6        # a run failed before its budget (non-finite loss, line search); best image saved
+EXIT_STOPPED = 6        # a run failed before its budget (Stop.failed: non-finite loss, line search, callback error)
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT); SIGTERM gives 143, SIGHUP 129; the best image was saved
 
 

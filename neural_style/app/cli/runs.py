@@ -107,7 +107,7 @@ def run_jobs(net: VGGFeatures, batch: JobList, inputs: Inputs, args: argparse.Na
         if interrupted or result.stop.kind == "interrupted":
             report_interruption(context.signals, job.output, batch.jobs[index + 1:])
             return context.signals.exit_code
-        codes.append(EXIT_STOPPED if result.stop.kind in ("not_finite", "line_search") else EXIT_OK)
+        codes.append(EXIT_STOPPED if result.stop.failed else EXIT_OK)
     return finish(batch, codes, context.folder)
 
 

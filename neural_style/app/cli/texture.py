@@ -35,7 +35,7 @@ from ...texture_nets.training import train_stylization_network, train_texture_ne
 from ..interrupts import SignalState, held_back, signals_as_interrupts
 from ..progress import Bar
 from .main import positive_int
-from .preflight import EXIT_BACKBONE, EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, Job, check_outputs
+from .preflight import EXIT_BACKBONE, EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_STOPPED, Job, check_outputs
 from .texture_preflight import (PROG, check_single_output, check_training, sample_paths, save_held, save_weights,
                                 say)
 
@@ -47,6 +47,8 @@ EXIT_CODES = """exit codes (as neural-style's):
   4    the backbone could not be loaded
   5    an output exists (use --overwrite) or cannot be written (checked before any work; a
        training whose final save fails says where its weights were kept)
+  6    a training went wrong before its last step (a non-finite loss, a failing callback): its
+       best weights were saved
   130  interrupted with Ctrl-C (SIGINT); 143 for SIGTERM, 129 for SIGHUP: a training saves its
        best weights so far, a run of samples keeps those already written"""
 
@@ -166,7 +168,7 @@ def _train(args: argparse.Namespace, signals: SignalState) -> int:
             say(f"interrupted ({signals.name}): the best weights so far (step {result.best_step}) are in "
                 f"{args.output}")
         return signals.exit_code
-    return EXIT_OK
+    return EXIT_STOPPED if result.stop.failed else EXIT_OK
 
 
 def _sample(args: argparse.Namespace, signals: SignalState) -> int:
@@ -253,7 +255,7 @@ def _stylize(args: argparse.Namespace, signals: SignalState) -> int:
         with held_back(signals):
             say(f"interrupted ({signals.name}) while {args.output} was written; it is complete")
         return signals.exit_code
-    return EXIT_OK
+    return EXIT_STOPPED if result.stop.failed else EXIT_OK
 
 
 COMMANDS = {"train": _train, "sample": _sample, "stylize": _stylize}

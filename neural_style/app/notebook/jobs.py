@@ -116,18 +116,24 @@ def run_settings(net: VGGFeatures, settings: JobSettings,
 
 
 def saved_fields(result: SynthesisResult, settings: JobSettings, command: str = "") -> dict[str, Any]:
-    """What a saved PNG records besides ``result.params``: the input files, the command, and for
-    a run that ended early the evaluations actually made (``num_steps``, the budget being
-    ``num_steps_requested``) and why it ended (``stopped``)."""
+    """What a saved PNG records besides the run's parameters (``saved_params``): the input files,
+    the command, and for a run that ended early why it ended (``stopped``)."""
     fields = settings.describe()
     if command:
         fields["command"] = command
     if result.stopped:
         fields["stopped"] = result.stopped
-    done = len(result.history)
-    if done != result.params.get("num_steps", done):
-        fields["num_steps"], fields["num_steps_requested"] = done, result.params["num_steps"]
     return fields
+
+
+def saved_params(result: SynthesisResult) -> dict[str, Any]:
+    """The run's parameters as the panel saves them: for a run that ended early, ``num_steps`` is
+    the evaluations made (what reproduces the image) and ``num_steps_requested`` the budget."""
+    params = dict(result.params)
+    done = len(result.history)
+    if done != params.get("num_steps", done):
+        params["num_steps"], params["num_steps_requested"] = done, params["num_steps"]
+    return params
 
 
 def command_line(settings: JobSettings, output: str | Path, backbone: BackboneInfo | str = "auto"

@@ -15,6 +15,7 @@ gives the ``neural-style`` line that renders the same settings, at a larger size
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,11 @@ from torch import Tensor
 
 from ...core.devices import resolve_device
 from ...net.loading import load_backbone
-from ...net.vgg import VGGFeatures
+from ...net.vgg import VGGFeatures, check_backbone
 from ...optim.record import StepInfo
 from ...synthesis.run import SynthesisResult
 from .form import CONTROLS_WIDTH, PREVIOUS, PanelForm
-from .jobs import JobSettings, command_line, free_path, run_settings, saved_fields, slug
+from .jobs import JobSettings, command_line, free_path, run_settings, saved_fields, saved_params, slug
 from .view import front_end_connected, loss_curve_svg, preview_png, status_html
 
 _networks: dict[tuple[str, str], VGGFeatures] = {}
@@ -62,6 +63,8 @@ class StylePanel(PanelForm):
                  preview_every: int = 10, preview_width: int = 384) -> None:
         import ipywidgets as w
 
+        if net is not None:  # None: the panel loads ``backbone`` on its first run
+            check_backbone(net, "net")
         super().__init__(net, images_dir, results_dir, backbone=backbone, preview_width=preview_width)
         self.device, self.preview_every = device, preview_every
         self.result: SynthesisResult | None = None
@@ -205,8 +208,8 @@ class StylePanel(PanelForm):
         path = free_path(self.results_dir, slug(name or self.save_name.value or self.default_name(self.job)), ".png")
         backbone = self.net.info if self.net is not None else self.backbone
         command = command_line(self.job, path, backbone)[0]
-        self.result.save(str(path), name=path.stem, size_px=self.job.size,
-                         **saved_fields(self.result, self.job, command))
+        result = dataclasses.replace(self.result, params=saved_params(self.result))
+        result.save(str(path), name=path.stem, size_px=self.job.size, **saved_fields(self.result, self.job, command))
         self.status.value = status_html(f"saved {path}")
         return path
 

@@ -1,0 +1,96 @@
+"""The notebook's parameters: every line of its parameters cell parses for papermill, and a wrong value
+is refused by its first code cell, before any work, naming the parameter and what it accepts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from neural_style.app.notebook.parameters import PARAMETERS, NotebookParameterError, check_notebook_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "style_transfer.ipynb"
+
+
+def _defaults() -> dict[str, Any]:
+    """The parameters cell's values, as the notebook defines them."""
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    cell = next(c for c in cells if "parameters" in c["metadata"].get("tags", []))
+    namespace: dict[str, Any] = {}
+    exec("".join(cell["source"]), namespace)
+    return {name: namespace[name] for name in PARAMETERS if name in namespace}
+
+
+def test_every_parameter_parses_for_papermill_and_is_checked():
+    """papermill lists every parameter of the cell (backbone included), and each is one the check knows."""
+    papermill = pytest.importorskip("papermill")
+    listed = papermill.inspect_notebook(str(NOTEBOOK))
+    assert list(listed) == list(PARAMETERS)
+    assert all(p["inferred_type_name"] in ("str", "int") and p["help"] for p in listed.values())
+
+
+def test_the_defaults_pass():
+    defaults = _defaults()
+    assert set(defaults) == set(PARAMETERS)
+    check_notebook_parameters({**defaults, "device": "cpu"})
+
+
+@pytest.mark.parametrize("name, value, accepted", [
+    ("texture_net_steps", 0, "a whole number >= 1 \\(Adam steps\\)"),
+    ("num_steps", 2.5, "a whole number >= 1"),
+    ("num_steps", True, "a whole number >= 1"),
+    ("compare_steps", "100", "a whole number >= 1"),
+    ("image_size", 8, "a whole number >= 16 \\(long side in px; conv5_1 needs 16 px per side\\)"),
+    ("compare_size", -1, "a whole number >= 16"),
+    ("backbone", "vgg16", "one of 'auto', 'vgg19', 'vgg19-torchvision', 'random'"),
+    ("device", "tpu", "'auto', 'cpu', 'cuda' or 'cuda:N' of a GPU that is there \\(Unknown device 'tpu'"),
+    ("seed", 2**70, "a whole number from -2\\*\\*63 to 2\\*\\*64 - 1"),
+    ("results_dir", 3, "a folder path"),
+])
+def test_a_bad_value_is_named_with_what_it_accepts(name, value, accepted):
+    with pytest.raises(NotebookParameterError, match=f"  - {name} = {value!r}: give {accepted}".replace("[", "\\[")):
+        check_notebook_parameters({**_defaults(), "device": "cpu", name: value})
+
+
+def test_every_bad_value_is_listed_in_one_error(tmp_path):
+    """Two wrong values and a file where the results folder should be: one error with three lines."""
+    afile = tmp_path / "results"
+    afile.write_text("not a folder")
+    bad = {**_defaults(), "device": "cpu", "texture_net_steps": 0, "image_size": 0, "results_dir": str(afile)}
+    with pytest.raises(NotebookParameterError) as info:
+        check_notebook_parameters(bad)
+    lines = [line for line in str(info.value).splitlines() if line.startswith("  - ")]
+    assert [line.split(" = ")[0] for line in lines] == ["  - image_size", "  - texture_net_steps", "  - results_dir"]
+    assert "this one is a file" in lines[2] and "papermill -p NAME VALUE" in str(info.value)
+
+
+def test_cuda_without_a_gpu_is_refused(monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    with pytest.raises(NotebookParameterError, match="device = 'cuda': .*no CUDA GPU is available"):
+        check_notebook_parameters({**_defaults(), "device": "cuda"})
+
+
+def test_notebook_fails_fast_in_its_first_code_cell(tmp_path):
+    """papermill -p texture_net_steps 0: the run stops in the first code cell after the parameters, which
+    names the parameter; no later cell runs and no network is loaded (nothing written to results)."""
+    papermill = pytest.importorskip("papermill")
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    first = next(i for i, c in enumerate(cells) if "parameters" in c["metadata"].get("tags", []))
+    after = next(c for c in cells[first + 1:] if c["cell_type"] == "code")
+    # checked first, so that without the check the test fails here rather than after a whole run
+    assert "\ncheck_notebook_parameters(globals())" in "".join(after["source"])
+    out, results = tmp_path / "executed.ipynb", tmp_path / "results"
+    with pytest.raises(papermill.PapermillExecutionError) as info:
+        papermill.execute_notebook(str(NOTEBOOK), str(out), cwd=str(ROOT), kernel_name="python3", progress_bar=False,
+                                   parameters={"backbone": "random", "texture_net_steps": 0,
+                                               "results_dir": str(results)})
+    assert info.value.ename == "NotebookParameterError"
+    assert "texture_net_steps = 0: give a whole number >= 1 (Adam steps)" in info.value.evalue
+    cells = [c for c in json.loads(out.read_text())["cells"] if c["cell_type"] == "code"]
+    ran = [i for i, c in enumerate(cells) if c.get("execution_count") is not None]
+    failed = next(i for i, c in enumerate(cells) if any(o.get("output_type") == "error" for o in c["outputs"]))
+    assert "check_notebook_parameters(globals())" in "".join(cells[failed]["source"])
+    assert ran[-1] == failed and not results.exists()
