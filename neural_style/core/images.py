@@ -256,7 +256,7 @@ def _deep_grey(image: Image.Image, path: Path, stacklevel: int) -> np.ndarray:
                              "values (e.g. as an 8- or 16-bit PNG).")
     low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
     if low < 0 or high > 65535:
-        raise ImageLoadError(f"{path} is a {kind} image with values from {low:.4g} to {high:.4g}, outside any "
+        raise ImageLoadError(f"{path} is a {kind} image with values from {low:.6g} to {high:.6g}, outside any "
                              "range an image uses ([0, 1], 0-255, 0-65535); rescale it to [0, 1] or export it "
                              "as an 8- or 16-bit PNG.")
     if image.mode.startswith("I;16") or high > 255:
