@@ -224,8 +224,9 @@ def train_stylization_network(backbone: VGGFeatures, style: Tensor, photos: Sequ
         return (content_weight * content + style_weight * style_loss(features)) / batch_size, images
 
     params = {"task": "stylization_network", "backbone": backbone.info.as_dict(), "size": size,
-              "generated_size": generated_side(network, size), "num_steps": num_steps, "batch_size": batch_size, "lr": lr, "config": asdict(config),
-              "photos": len(photos), "content_weight": content_weight, "style_weight": style_weight,
+              "generated_size": generated_side(network, size), "num_steps": num_steps, "batch_size": batch_size,
+              "lr": lr, "config": asdict(config), "photos": len(photos), "content_weight": content_weight,
+              "style_weight": style_weight,
               "content_layers": list(content_layers), "style_layers": list(style_layers),
               "layer_weights": weights, "seed": seed}
     return _fit(network, batch_loss, num_steps, lr, callback, params)
