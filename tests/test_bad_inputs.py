@@ -103,9 +103,67 @@ def _bomb(tmp: Path) -> Path:
     return path
 
 
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _raw_png(width: int, height: int, rows: bytes) -> bytes:
+    """An 8-bit RGB PNG with the header's size and the filtered ``rows`` (each a 0 byte, then 3 W bytes)."""
+    import struct
+    import zlib
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(rows))
+            + _png_chunk(b"IEND", b""))
+
+
+def _half_rows(tmp: Path) -> Path:
+    """A 64x64 PNG whose complete compressed stream holds 32 rows: Pillow alone fills the rest with black."""
+    path = tmp / "half.png"
+    path.write_bytes(_raw_png(64, 64, b"".join(b"\0" + bytes([200]) * 192 for _ in range(32))))
+    return path
+
+
+def _claims_huge(tmp: Path) -> Path:
+    """A file of 69 bytes whose header claims 60000x60000 px (and, for the second, 12000x12000: under
+    Pillow's decompression-bomb limit, so only the data check stops it before a 430 MB allocation)."""
+    path = tmp / "huge.png"
+    path.write_bytes(_raw_png(60000, 60000, b"\0" * 50))
+    return path
+
+
+def _claims_large(tmp: Path) -> Path:
+    path = tmp / "large.png"
+    path.write_bytes(_raw_png(12000, 12000, b"\0" * 50))
+    return path
+
+
+def _float_tiff(scale: float, bad: float | None = None) -> Callable[[Path], Path]:
+    """A 24x40 float ("F") TIFF with values from 0 to ``scale`` (one pixel ``bad`` when given)."""
+    def make(tmp: Path) -> Path:
+        array = np.linspace(0, scale, 24 * 40, dtype=np.float32).reshape(24, 40)
+        if bad is not None:
+            array[3, 5] = bad
+        path = tmp / "float.tif"
+        Image.fromarray(array, mode="F").save(path)
+        assert Image.open(path).mode == "F"
+        return path
+    return make
+
+
+def _brightest(path: Path | None, net: Any) -> Any:
+    """load_image, and the brightest pixel must be white: the file's range is the image's range."""
+    image = load_image(path)
+    assert abs(float(image.max()) - 1.0) < 1e-6, float(image.max())
+    return image
+
+
 def _deep16(tmp: Path) -> Path:
     path = tmp / "deep.png"
-    Image.fromarray((np.arange(24 * 40).reshape(24, 40) * 60).astype(np.uint16)).save(path)
+    Image.fromarray((np.arange(24 * 40).reshape(24, 40) * 65535 // 959).astype(np.uint16)).save(path)
     assert Image.open(path).mode == "I;16"
     return path
 
@@ -332,6 +390,24 @@ CASES = [
     Case("decompression bomb", _bomb, _load(), ImageLoadError, "too large to decode safely", names_file=True,
          setup=lambda mp: mp.setattr(Image, "MAX_IMAGE_PIXELS", 1000)),
     Case("16-bit PNG", _deep16, _load(), None, None, shape=(24, 40)),
+    Case("complete stream, half the rows", _half_rows, _load(), ImageLoadError,
+         "truncated: its pixel data stops after 6176 of 12352 bytes", names_file=True),
+    Case("69 bytes claiming 60000x60000", _claims_huge, _load(), ImageLoadError,
+         "more than a 69-byte file can hold", names_file=True,
+         setup=lambda mp: mp.setattr("neural_style.core.images._to_rgb_array", _never("decoding"))),
+    Case("69 bytes claiming 12000x12000", _claims_large, _load(), ImageLoadError,
+         "more than a 69-byte file can hold", names_file=True,
+         setup=lambda mp: mp.setattr("neural_style.core.images._to_rgb_array", _never("decoding"))),
+    Case("float TIFF in [0, 1]", _float_tiff(1.0), _brightest, None, None, shape=(24, 40)),
+    Case("float TIFF in [0, 255]", _float_tiff(255.0), _brightest, None,
+         "floating-point image with values up to 255; read as 0-255", shape=(24, 40)),
+    Case("float TIFF with NaN", _float_tiff(1.0, NAN), _load(), ImageLoadError,
+         "floating-point image with NaN or infinite pixels", names_file=True),
+    Case("float TIFF with inf", _float_tiff(1.0, INF), _load(), ImageLoadError, "NaN or infinite", names_file=True),
+    Case("negative float TIFF", _float_tiff(1.0, -0.5), _load(), ImageLoadError,
+         "values from -0.5 to 1, outside any range", names_file=True),
+    Case("float TIFF above 65535", _float_tiff(1e6), _load(), ImageLoadError, "outside any range", names_file=True),
+    Case("16-bit PNG, full range", _deep16, _brightest, None, None, shape=(24, 40)),
     Case("greyscale", _grey, _load(), None, None, shape=(24, 40)),
     Case("RGBA", _rgba, _load(), None, "alpha channel; transparent parts are composited onto white",
          shape=(24, 40)),
@@ -1190,3 +1266,121 @@ def test_sigterm_from_outside_saves_the_best_image(tmp_path, style):
         assert proc.wait(timeout=60) == 143
     os.close(leader)
     assert read_metadata(out)["stopped"] == "interrupted"
+
+
+# ------------------------------------------------------------------------------------------------
+# Frames and resumes: --save-every into a folder the command makes, a full disk during the frames,
+# frames that belong to one run, --skip-existing that redoes interrupted or unreadable results
+
+ADAM = ["--optimizer", "adam"]  # never ends before its budget: the frames' steps are known
+
+
+def test_frames_in_an_output_folder_the_command_creates(tmp_path, style):
+    """The README's folder example with frames: OUT/ does not exist yet; each result gets OUT/STEM-steps/."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, name in enumerate(["a.png", "b.png"]):
+        _picture(photos / name, i)
+    out = tmp_path / "new" / "out"
+    assert _cli(photos, style, "-o", out, *TINY, *ADAM, "--save-every", "1") == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a-steps", "a.png", "b-steps", "b.png"]
+    assert sorted(p.name for p in (out / "b-steps").iterdir()) == ["b-00001.png", "b-00002.png"]
+
+
+def test_full_disk_during_frames_still_writes_the_result(tmp_path, style, monkeypatch, capsys):
+    """Every frame fails with ENOSPC: one notice, no further attempt, the run goes on, the result is
+    written and the exit code is 0; no frame and no temporary file is left."""
+    import errno
+
+    attempts = []
+
+    def full(image, path, *args, **kwargs):
+        attempts.append(path)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("neural_style.app.progress.save_image", full)
+    out = tmp_path / "o.png"
+    assert _cli(_picture(tmp_path / "c.png"), style, "-o", out, *TINY, *ADAM, "--steps", "4", "--save-every", "1") == 0
+    err = capsys.readouterr().err
+    assert err.count("frames stopped") == 1
+    assert f"frames stopped at evaluation 1: cannot write {tmp_path / 'o-steps' / 'o-00001.png'} (No space left" in err
+    assert len(attempts) == 1 and read_metadata(out)["stop"] == "budget"
+    assert list((tmp_path / "o-steps").iterdir()) == []
+
+
+def test_frames_of_an_earlier_run_are_refused_or_replaced(tmp_path, style, no_network, monkeypatch, capsys):
+    """OUT-steps/ holding frames of an earlier run: refused (exit 5, before the network, frames kept)
+    without --overwrite; with it, only this run's frames are left there, and a file that is no frame stays."""
+    content = _picture(tmp_path / "c.png")
+    frames = tmp_path / "o-steps"
+    frames.mkdir()
+    for step in (1, 2, 3, 40):
+        save_image(torch.zeros(1, 3, 4, 4), frames / f"o-{step:05d}.png", {"step": step})
+    (frames / "notes.txt").write_text("mine")
+    assert _cli(content, style, "-o", tmp_path / "o.png", *TINY, "--save-every", "1") == 5
+    err = capsys.readouterr().err
+    assert f"{frames} holds 4 frames of an earlier run (o-00001.png ...); pass --overwrite" in err
+    assert len(list(frames.iterdir())) == 5 and not (tmp_path / "o.png").exists()
+
+    monkeypatch.undo()  # the network may load now
+    assert _cli(content, style, "-o", tmp_path / "o.png", *TINY, *ADAM, "--save-every", "2", "--overwrite") == 0
+    assert sorted(p.name for p in frames.iterdir()) == ["notes.txt", "o-00002.png"]
+    assert read_metadata(frames / "o-00002.png")["loss"] > 0  # this run's frame, not the earlier zeros
+
+
+def _interrupted_result(path: Path) -> Path:
+    """What an interrupted run of the command leaves (written by an earlier version: ``stopped`` only)."""
+    return save_image(torch.zeros(1, 3, 8, 8), path, {"final_loss": 1.0, "stopped": "interrupted"})
+
+
+def test_skip_existing_redoes_interrupted_and_unreadable_results(tmp_path, style, capsys):
+    """--skip-existing keeps a finished result and a PNG that is not ours, and makes again, with a notice
+    saying why, a result whose run was interrupted (old ``stopped`` or new ``stop`` field), an empty file
+    and a truncated one."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    names = ["done", "foreign", "old_interrupted", "interrupted", "empty", "cut"]
+    for i, name in enumerate(names):
+        _picture(photos / f"{name}.png", i)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert _cli(photos / "done.png", style, "-o", out / "done.png", *TINY) == 0
+    save_image(torch.zeros(1, 3, 8, 8), out / "foreign.png", {"v": "someone's"})
+    _interrupted_result(out / "old_interrupted.png")
+    save_image(torch.zeros(1, 3, 8, 8), out / "interrupted.png", {"final_loss": 1.0, "stop": "interrupted",
+                                                                   "stopped": "interrupted (SIGTERM)"})
+    (out / "empty.png").write_bytes(b"")
+    raw = _picture(tmp_path / "full.png", 9, (64, 64)).read_bytes()
+    (out / "cut.png").write_bytes(raw[: len(raw) // 2])
+    kept = {name: (out / f"{name}.png").read_bytes() for name in ("done", "foreign")}
+    capsys.readouterr()
+    assert _cli(photos, style, "-o", out, *TINY, "--skip-existing") == 0
+    err = capsys.readouterr().err
+    for name in ("done", "foreign"):
+        assert (out / f"{name}.png").read_bytes() == kept[name]
+        assert f"{out / name}.png exists; kept (--skip-existing)" in err
+    for name, why in [("old_interrupted", "its run was interrupted"), ("interrupted", "its run was interrupted"),
+                      ("empty", "it cannot be read"), ("cut", "it cannot be read")]:
+        assert f"{out / name}.png exists but is made again (--skip-existing): {why}" in err
+        meta = read_metadata(out / f"{name}.png")
+        assert meta["content_file"] == str(photos / f"{name}.png") and meta["stop"] != "interrupted"
+        assert load_image(out / f"{name}.png").shape == (1, 3, 27, 32)  # 20x24 content at 32 px
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.png" for n in names)
+
+
+def test_skip_existing_single_result_interrupted(tmp_path, style, capsys):
+    """The rerun the interruption message recommends, on one result: it is made again (exit 0)."""
+    out = _interrupted_result(tmp_path / "o.png")
+    assert _cli(_picture(tmp_path / "c.png"), style, "-o", out, *TINY, "--skip-existing") == 0
+    assert "made again (--skip-existing): its run was interrupted" in capsys.readouterr().err
+    assert "interrupted" not in read_metadata(out).get("stopped", "")
+
+
+def test_init_image_may_not_be_the_output(tmp_path, style, no_network, capsys):
+    """--init-image X -o X --overwrite: refused as any input is (exit 5), X untouched."""
+    content = _picture(tmp_path / "c.png")
+    start = save_image(torch.full((1, 3, 32, 32), 0.5), tmp_path / "start.png")
+    before = start.read_bytes()
+    assert _cli(content, style, "-o", start, "--init-image", start, *TINY, "--overwrite") == 5
+    assert f"{start} would replace the input {start}" in capsys.readouterr().err
+    assert start.read_bytes() == before

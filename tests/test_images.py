@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from neural_style.core.images import ImageNotice, load_image, read_metadata, resize, save_image
+from neural_style.core.images import ImageLoadError, ImageNotice, load_image, read_metadata, resize, save_image
 
 
 def _as_hwc(tensor: torch.Tensor) -> np.ndarray:
@@ -209,6 +209,54 @@ def test_dark_16bit_png_scaled_by_65535(tmp_path):
     assert Image.open(path).mode == "I;16"
     tensor = load_image(path)
     np.testing.assert_allclose(tensor.numpy(), 200 / 65535, atol=1e-6)
+
+
+def test_float_tiff_values_are_kept_and_32bit_integers_scaled(tmp_path):
+    """A float ("F") TIFF in [0, 1] keeps its values exactly (no 0-255 detour that made it black); a 32-bit
+    integer TIFF above 255 is read as 16-bit values; a negative one is refused."""
+    array = np.linspace(0, 1, 24 * 40, dtype=np.float32).reshape(24, 40)
+    Image.fromarray(array, mode="F").save(tmp_path / "f.tif")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ImageNotice)
+        tensor = load_image(tmp_path / "f.tif")
+    for c in range(3):
+        np.testing.assert_array_equal(tensor[0, c].numpy(), array)
+    ints = (np.arange(24 * 40).reshape(24, 40) * 50).astype(np.int32)
+    Image.fromarray(ints, mode="I").save(tmp_path / "i.tif")
+    assert Image.open(tmp_path / "i.tif").mode == "I"
+    np.testing.assert_allclose(load_image(tmp_path / "i.tif")[0, 0].numpy(), ints / 65535, atol=1e-6)
+    Image.fromarray(ints - 5, mode="I").save(tmp_path / "neg.tif")
+    with pytest.raises(ImageLoadError, match="32-bit image with values from -5 to 47945, outside any range"):
+        load_image(tmp_path / "neg.tif")
+
+
+def _adam7_png(array: np.ndarray) -> bytes:
+    """An interlaced 8-bit RGB PNG of ``array`` (H, W, 3), written by hand (Pillow writes none)."""
+    import struct
+    import zlib
+
+    from neural_style.core.pngdata import ADAM7
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\0" + row.tobytes() for x0, y0, dx, dy in ADAM7 for row in array[y0::dy, x0::dx]
+                    if row.size)
+    header = struct.pack(">IIBBBBB", array.shape[1], array.shape[0], 8, 2, 0, 0, 1)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("shape", [(37, 53), (3, 9), (1, 1)])
+def test_interlaced_png_data_is_counted_pass_by_pass(tmp_path, shape):
+    """The data check knows Adam7: a complete interlaced PNG loads exactly, one cut short is refused."""
+    array = np.random.default_rng(0).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    data = _adam7_png(array)
+    (tmp_path / "whole.png").write_bytes(data)
+    assert Image.open(tmp_path / "whole.png").info.get("interlace") == 1
+    np.testing.assert_array_equal(_as_hwc(load_image(tmp_path / "whole.png")), array.astype(np.float32) / 255)
+    (tmp_path / "cut.png").write_bytes(data[:-30])
+    with pytest.raises(ImageLoadError, match="truncated: its pixel data stops after"):
+        load_image(tmp_path / "cut.png")
 
 
 def test_cmyk_jpeg_becomes_rgb(tmp_path):

@@ -187,3 +187,23 @@ def test_the_command_trains_a_stylization_network_then_stylizes(tmp_path: Path, 
     with pytest.raises(SystemExit) as info:
         main(["train", str(IMAGES / "brick.png"), "--style-weight", "5", "-o", str(weights)])
     assert info.value.code == 2 and "add --photos" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["texture", "stylization"])
+def test_any_training_size_is_the_size_trained_at_and_recorded(kind):
+    """--size 40 with 5 scales (a multiple of 16 needed): the generator works at 48 px, recorded as
+    generated_size, and the VGG sees 40x40 samples, the recorded size; a stylization network trains too."""
+    net = load_backbone("random", arch="vgg16", seed=0)
+    seen: list[tuple[int, ...]] = []
+    net.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape)))
+    style = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(0))
+    if kind == "texture":
+        result = train_texture_network(net, style, size=40, num_steps=2, batch_size=2)
+    else:
+        photos = [torch.rand(1, 3, 50, 60, generator=torch.Generator().manual_seed(1))]
+        result = train_stylization_network(net, style, photos, size=40, num_steps=2, batch_size=2)
+        assert result.network.stylize(photos[0][..., :37, :41]).shape == (1, 3, 37, 41)
+    assert (result.params["size"], result.params["generated_size"]) == (40, 48)
+    assert seen[0] == (1, 3, 48, 48)  # the style's targets
+    assert set(seen[1:]) <= {(2, 3, 40, 40)} and len(seen) > 2  # every training batch at the recorded size
+    assert result.image.shape == (1, 3, 40, 40)

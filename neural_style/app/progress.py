@@ -129,12 +129,25 @@ class LogLines:
 
 
 class Snapshots:
-    """Every ``every`` evaluations, the current image as ``folder/STEM-00050.png`` (``--save-every``)."""
+    """Every ``every`` evaluations, the current image as ``folder/STEM-00050.png`` (``--save-every``).
 
-    def __init__(self, folder: Path, stem: str, every: int) -> None:
-        self.folder, self.stem, self.every = folder, stem, every
+    Frames are extras: when one cannot be written (a full disk, a folder removed) the frames stop,
+    with one notice on stderr prefixed ``prog``, and the run goes on to its result.
+    """
+
+    def __init__(self, folder: Path, stem: str, every: int, prog: str = "neural-style") -> None:
+        self.folder, self.stem, self.every, self.prog = folder, stem, every, prog
+        self.failed = False
 
     def __call__(self, info: StepInfo) -> None:
-        if info.step % self.every == 0:
-            save_image(info.image.detach().float().cpu(), self.folder / f"{self.stem}-{info.step:05d}.png",
-                       {"step": info.step, "loss": info.loss}, overwrite=True)
+        if self.failed or info.step % self.every:
+            return
+        path = self.folder / f"{self.stem}-{info.step:05d}.png"
+        try:
+            save_image(info.image.detach().float().cpu(), path, {"step": info.step, "loss": info.loss},
+                       overwrite=True)
+        except OSError as error:
+            self.failed = True
+            print(f"{self.prog}: note: frames stopped at evaluation {info.step}: cannot write {path} "
+                  f"({error.strerror or error}); the run goes on and its result will still be written.",
+                  file=sys.stderr, flush=True)

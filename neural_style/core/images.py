@@ -26,6 +26,7 @@ from torch.nn import functional as F
 from .checks import check_image, check_integer
 from .devices import InsufficientMemoryError, available_bytes
 from .outputs import check_name_lengths, temporary_prefix
+from .pngdata import png_data_problem
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -61,7 +62,8 @@ PIPE_GRACE = 1.0  # seconds a writer started with the program has to open the pi
 def load_image(path: str | Path, size: int | None = None) -> Tensor:
     """Read an image file as an upright RGB tensor, optionally resized.
 
-    EXIF orientation is applied; greyscale, palette, CMYK and 16-bit images become RGB;
+    EXIF orientation is applied; greyscale, palette, CMYK and 16-bit images become RGB (16-bit,
+    32-bit and floating-point pixels scaled by the range they use: ``_deep_grey``);
     transparency is composited onto white; an animated image keeps its first frame. Each change
     that loses something (alpha, frames) is reported as an ``ImageNotice``, and so is an image
     larger than ``LARGE_SIDE`` px loaded without a ``size``. A pipe (``<(...)``, /dev/stdin, a
@@ -76,7 +78,9 @@ def load_image(path: str | Path, size: int | None = None) -> Tensor:
 
     Raises:
         ImageLoadError: the path is missing, a directory, not an image, damaged or truncated,
-            larger than Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``), or not a
+            larger than Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``), a PNG whose
+            pixel data is shorter than its header says (``pngdata``), a floating-point or 32-bit
+            image whose values fit no image range (NaN, negative, above 65535), or not a
             file that can be read without waiting forever (a terminal, a socket, a silent pipe).
         InsufficientMemoryError: the resized image would not fit in memory (checked before resizing).
     """
@@ -98,7 +102,7 @@ def read_image(path: str | Path, *, stacklevel: int = 2) -> Tensor:
     """``load_image`` at the file's own size, without the notice about large images."""
     path = Path(path).expanduser()
     image: Image.Image
-    with _decoding(path), Image.open(_source(path)) as image:
+    with _decoding(path), Image.open(_checked_source(path, inflate=True)) as image:
         n_frames: int = getattr(image, "n_frames", 1)
         if n_frames > 1:
             warnings.warn(f"{path} has {n_frames} frames; using the first.", ImageNotice,
@@ -113,7 +117,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
     """(H, W) of an image file as ``load_image`` would return it (EXIF orientation applied),
     read from its header without decoding the pixels. Raises ``ImageLoadError`` as ``load_image``."""
     path = Path(path).expanduser()
-    with _decoding(path), Image.open(_source(path)) as image:
+    with _decoding(path), Image.open(_checked_source(path, inflate=False)) as image:
         w, h = image.size
         turned = image.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF orientations that swap the sides
     return (w, h) if turned else (h, w)
@@ -162,6 +166,17 @@ def _source(path: Path) -> Path | io.BytesIO:
         raise ImageLoadError(f"{path} is {kind}, not an image file; give an image file, or pipe one in "
                              "(e.g. cat photo.jpg | neural-style /dev/stdin ...).")
     return path
+
+
+def _checked_source(path: Path, *, inflate: bool) -> Path | io.BytesIO:
+    """``_source(path)``, refused with ``ImageLoadError`` when it is a PNG whose pixel data is not all there
+    (``pngdata``: Pillow would fill the missing rows with black, or allocate what a tiny file claims)."""
+    source = _source(path)
+    problem = png_data_problem(source, inflate=inflate)
+    if problem:
+        raise ImageLoadError(f"{path} could not be decoded ({problem}); the file may be truncated or damaged: open "
+                             "it in an image viewer, or download or export it again.")
+    return source
 
 
 def _is_terminal(path: Path) -> bool:
@@ -216,11 +231,8 @@ def _read_pipe(path: Path) -> bytes:
 
 def _to_rgb_array(image: Image.Image, path: Path, stacklevel: int) -> np.ndarray:
     """PIL image of any mode -> float32 array (H, W, 3) in [0, 1]."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit greyscale: keep the precision
-        array = np.asarray(image, dtype=np.float32)
-        deep = image.mode.startswith("I;16") or array.max() > 255
-        array = array / (65535.0 if deep else 255.0)
-        return np.repeat(np.clip(array, 0, 1)[..., None], 3, axis=2)
+    if image.mode.startswith("I") or image.mode == "F":  # 16/32-bit or float greyscale: keep the precision
+        return np.repeat(_deep_grey(image, path, stacklevel + 1)[..., None], 3, axis=2)
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA"):
@@ -230,6 +242,33 @@ def _to_rgb_array(image: Image.Image, path: Path, stacklevel: int) -> np.ndarray
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def _deep_grey(image: Image.Image, path: Path, stacklevel: int) -> np.ndarray:
+    """A greyscale image of 16-bit, 32-bit integer or float pixels -> (H, W) float32 in [0, 1], scaled by
+    the range its values really use: 16-bit by 65535; 32-bit integers by 255 when they fit in 8 bits,
+    else 65535; float as is when in [0, 1], else by 255 or 65535 with a notice. Values that fit none of
+    these (NaN, infinite, negative, above 65535) are refused: no scale would be more than a guess."""
+    array = np.asarray(image, dtype=np.float64)
+    kind = "16-bit" if image.mode.startswith("I;16") else "floating-point" if image.mode == "F" else "32-bit"
+    if not np.isfinite(array).all():
+        raise ImageLoadError(f"{path} is a {kind} image with NaN or infinite pixels; export it again with finite "
+                             "values (e.g. as an 8- or 16-bit PNG).")
+    low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+    if low < 0 or high > 65535:
+        raise ImageLoadError(f"{path} is a {kind} image with values from {low:.6g} to {high:.6g}, outside any "
+                             "range an image uses ([0, 1], 0-255, 0-65535); rescale it to [0, 1] or export it "
+                             "as an 8- or 16-bit PNG.")
+    if image.mode.startswith("I;16") or high > 255:
+        scale = 65535.0
+    elif image.mode == "F" and high <= 1:
+        scale = 1.0
+    else:
+        scale = 255.0
+    if image.mode == "F" and scale > 1:
+        warnings.warn(f"{path} is a floating-point image with values up to {high:.4g}; read as 0-{scale:.0f} "
+                      "values.", ImageNotice, stacklevel=stacklevel)
+    return (array / scale).astype(np.float32)
 
 
 def resize(image: Tensor, size: int | tuple[int, int]) -> Tensor:

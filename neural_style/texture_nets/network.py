@@ -129,7 +129,7 @@ class TextureNetwork(nn.Module):
         return 2 ** (self.config.scales - 1)
 
     def noise(self, count: int, size: tuple[int, int], seed: int, device: torch.device | str = "cpu") -> list[Tensor]:
-        """z_1 ... z_K for ``count`` samples of ``size`` = (H, W), finest first, uniform in [0, 1)."""
+        """z_1 ... z_K for ``count`` samples of ``size`` = (H, W) (``padded_size``), finest first, uniform in [0, 1)."""
         h, w = padded_size(self.config, size)
         generator = torch.Generator().manual_seed(seed)
         return [torch.rand(count, NOISE_CHANNELS, h >> k, w >> k, generator=generator).to(device)
@@ -170,16 +170,20 @@ class TextureNetwork(nn.Module):
         h, w = content.shape[-2:]
         return self._generate((h, w), 1, check_seed(seed), content)
 
+    def generate(self, noise: Sequence[Tensor], size: tuple[int, int], content: Tensor | None = None) -> Tensor:
+        """Images (B, 3, H, W) of exactly ``size`` = (H, W) from ``noise(count, size, ...)``, which is
+        rounded up to a multiple of ``multiple``: content images (B, 3, H, W) are padded to the noise's
+        size (replicating their edges) and the generated images cropped back, in training as in sampling."""
+        if content is not None:
+            pad_h, pad_w = noise[0].shape[-2] - size[0], noise[0].shape[-1] - size[1]
+            content = F.pad(content.to(noise[0].device), (0, pad_w, 0, pad_h), mode="replicate")
+        return self(noise, content)[..., :size[0], :size[1]]
+
     def _generate(self, size: tuple[int, int], count: int, seed: int, content: Tensor | None) -> Tensor:
         was_training = self.training
         self.eval()
         try:
-            device = next(self.parameters()).device
-            noise = self.noise(count, size, seed, device)
-            if content is not None:  # pad to the noise's size; the crop below removes it
-                pad_h, pad_w = noise[0].shape[-2] - size[0], noise[0].shape[-1] - size[1]
-                content = F.pad(content.to(device), (0, pad_w, 0, pad_h), mode="replicate")
-            return self(noise, content)[..., :size[0], :size[1]]
+            return self.generate(self.noise(count, size, seed, next(self.parameters()).device), size, content)
         finally:
             self.train(was_training)
 

@@ -23,7 +23,7 @@ from ..losses.config import CONTENT_LAYERS, STYLE_LAYERS, style_layer_weights
 from ..losses.statistics import Gram, content_loss
 from ..net.vgg import VGGFeatures, check_backbone
 from ..optim.record import BUDGET, Record, RunResult, Stop, StopRun, warn_if_early
-from .network import STYLIZATION_STYLE_WEIGHT, GeneratorConfig, TextureNetwork, save_texture_network
+from .network import STYLIZATION_STYLE_WEIGHT, GeneratorConfig, TextureNetwork, padded_size, save_texture_network
 
 
 @dataclass
@@ -66,6 +66,13 @@ def _check_training(backbone: VGGFeatures, style: Tensor, size: int, num_steps: 
                                                                      ("batch_size", batch_size)))
     backbone.check_fits("The training size", (size, size), style_layers, "train at a larger size")
     return style, size, num_steps, batch_size, check_positive("lr", lr), check_seed(seed)
+
+
+def generated_side(network: TextureNetwork, size: int) -> int:
+    """The side the generator works at to train on ``size`` px samples: ``size`` rounded up to a multiple of
+    2^(K-1), at least two of them (``TextureNetwork.noise``); its samples are cropped to ``size``, and so
+    are the loss's images (the padding of a stylization network's crops never reaches the loss)."""
+    return padded_size(network.config, (size, size))[0]
 
 
 def _style_loss(backbone: VGGFeatures, style: Tensor, style_layers: Sequence[str],
@@ -126,6 +133,9 @@ def train_texture_network(backbone: VGGFeatures, style: Tensor, *, size: int = 1
                           ) -> TrainingResult:
     """Train a texture network on one style image.
 
+    The generator works at ``size`` rounded up to a multiple of 2^(K-1) (``generated_size`` in
+    ``params``); its samples are cropped to ``size``, so the loss sees size x size images, as recorded.
+
     Args:
         backbone: the fixed feature extractor (its device is used).
         style: the texture (1, 3, H, W) in [0, 1]; its Gram matrices are the targets.
@@ -153,10 +163,11 @@ def train_texture_network(backbone: VGGFeatures, style: Tensor, *, size: int = 1
     network = TextureNetwork(config).to(device)
 
     def batch_loss(step: int) -> tuple[Tensor, Tensor]:
-        images = network(network.noise(batch_size, (size, size), seed + step, device))
+        images = network.generate(network.noise(batch_size, (size, size), seed + step, device), (size, size))
         return style_loss(backbone(images, list(style_layers))) / batch_size, images
 
-    params = {"task": "texture_network", "backbone": backbone.info.as_dict(), "size": size, "num_steps": num_steps,
+    params = {"task": "texture_network", "backbone": backbone.info.as_dict(), "size": size,
+              "generated_size": generated_side(network, size), "num_steps": num_steps,
               "batch_size": batch_size, "lr": lr, "config": asdict(config), "style_layers": list(style_layers),
               "layer_weights": weights, "seed": seed}
     return _fit(network, batch_loss, num_steps, lr, callback, params)
@@ -189,8 +200,9 @@ def train_stylization_network(backbone: VGGFeatures, style: Tensor, photos: Sequ
     Each step draws ``batch_size`` crops c of ``size`` px and minimises the mean over the batch of
     alpha L_content(g(z, c), c) + beta sum_l w_l E_l(g(z, c), a), ``synthesize``'s loss and
     layers, with beta = ``STYLIZATION_STYLE_WEIGHT`` (3, not 30: see there).
-    Photos whose shorter side is below ``size`` are enlarged to it. Other arguments and the
-    result as in ``train_texture_network``.
+    Photos whose shorter side is below ``size`` are enlarged to it. Any ``size`` works: the crops are
+    padded to the generator's multiple of 2^(K-1) and its images cropped back (``TextureNetwork.generate``,
+    as ``stylize`` does). Other arguments and the result as in ``train_texture_network``.
     """
     backbone = check_backbone(backbone)
     if not config.content:
@@ -215,14 +227,15 @@ def train_stylization_network(backbone: VGGFeatures, style: Tensor, photos: Sequ
         crops = random_crops(photos, batch_size, size, generator).to(device)
         with torch.no_grad():
             targets = backbone(crops, list(content_layers))
-        images = network(network.noise(batch_size, (size, size), seed + step, device), crops)
+        images = network.generate(network.noise(batch_size, (size, size), seed + step, device), (size, size), crops)
         features = backbone(images, layers)
         content = sum(content_loss(features[l], targets[l]) for l in content_layers)
         return (content_weight * content + style_weight * style_loss(features)) / batch_size, images
 
     params = {"task": "stylization_network", "backbone": backbone.info.as_dict(), "size": size,
-              "num_steps": num_steps, "batch_size": batch_size, "lr": lr, "config": asdict(config),
-              "photos": len(photos), "content_weight": content_weight, "style_weight": style_weight,
+              "generated_size": generated_side(network, size), "num_steps": num_steps, "batch_size": batch_size,
+              "lr": lr, "config": asdict(config), "photos": len(photos), "content_weight": content_weight,
+              "style_weight": style_weight,
               "content_layers": list(content_layers), "style_layers": list(style_layers),
               "layer_weights": weights, "seed": seed}
     return _fit(network, batch_loss, num_steps, lr, callback, params)

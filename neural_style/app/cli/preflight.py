@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import inspect
 import os
+import re
 import stat
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +24,9 @@ from typing import Any, Sequence, cast
 
 from torch import Tensor
 
-from ...core.images import IMAGE_SUFFIXES, ImageLoadError, fitted_size, has_image_name, image_size, read_image
-from ...core.outputs import OutputError, check_output, same_file
+from ...core.images import (IMAGE_SUFFIXES, ImageLoadError, fitted_size, has_image_name, image_size, read_image,
+                            read_metadata)
+from ...core.outputs import OutputError, check_output, probe_writable, same_file
 from ...net.vgg import UnknownLayerError, skeleton
 from ...synthesis.plan import RunSettings, check_settings, plan_sizes
 from ..options import synthesize_defaults
@@ -47,6 +50,7 @@ class Job:
     content: Path | None
     output: Path
     content_size: tuple[int, int] | None = None  # (H, W) of the content file, once read
+    redo: str = ""  # why an existing result is made again under --skip-existing (it is then replaced)
 
 
 @dataclass
@@ -65,6 +69,11 @@ class JobList:
     jobs: list[Job]
     skipped: list[Job] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def redone(self) -> list[Job]:
+        """The jobs whose existing result is made again (``--skip-existing``: interrupted or unreadable)."""
+        return [job for job in self.jobs if job.redo]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -129,7 +138,11 @@ def folder_jobs(folder: Path, output: Path) -> tuple[list[Job], list[Failure]]:
 
 def check_outputs(jobs: list[Job], inputs: Sequence[Path], *, overwrite: bool, skip_existing: bool) -> JobList:
     """Sort ``jobs`` into those to run and those skipped (``skip_existing``); refuse (OutputError)
-    outputs that exist (without ``overwrite``), that would replace an input, or cannot be written."""
+    outputs that exist (without ``overwrite``), that would replace an input, or cannot be written.
+
+    With ``skip_existing`` an existing result is kept only when it is finished: one that cannot be
+    read, or whose run was interrupted (``unfinished``), is made again and replaced.
+    """
     existing = [job for job in jobs if os.path.lexists(job.output) and not job.output.is_dir()]
     for job in jobs:
         for path in [*inputs, *(p for p in [job.content] if p is not None)]:
@@ -140,11 +153,71 @@ def check_outputs(jobs: list[Job], inputs: Sequence[Path], *, overwrite: bool, s
         many = f"{len(existing)} results exist" if len(existing) > 1 else "The result exists"
         raise OutputError(f"{many} ({shown}); pass --overwrite to replace, --skip-existing to keep them and make "
                           "only the missing ones, or choose another name.")
-    skipped = existing if skip_existing else []
+    for job in existing if skip_existing else []:
+        job.redo = unfinished(job.output)
+    skipped = [job for job in existing if not job.redo] if skip_existing else []
     todo = [job for job in jobs if job not in skipped]
     for job in todo:
-        check_output(job.output, overwrite=overwrite)
+        check_output(job.output, overwrite=overwrite or bool(job.redo))
     return JobList(todo, skipped)
+
+
+def unfinished(path: Path) -> str:
+    """Why the existing result ``path`` is not finished ("" when it is): its image cannot be decoded
+    (empty, truncated, damaged), or its metadata says its run was interrupted (``stop`` is
+    "interrupted", or ``stopped`` for results written before ``stop`` was recorded). A readable PNG
+    without our metadata counts as finished: it is someone's file, replaced only with --overwrite."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            read_image(path)
+            metadata = read_metadata(path)
+    except ImageLoadError as error:
+        return f"it cannot be read ({error})"
+    if metadata.get("stop") == "interrupted" or metadata.get("stopped") == "interrupted":
+        return "its run was interrupted"
+    return ""
+
+
+# ------------------------------------------------------------------------------------------------
+# Frames (--save-every): OUT-steps/ belongs to the run that makes OUT
+
+
+def snapshot_folder(output: Path) -> Path:
+    """Where ``--save-every`` puts the intermediate images of ``output``: ``OUT-steps/`` beside it."""
+    return output.with_name(f"{output.stem}-steps")
+
+
+def frame_files(output: Path) -> list[Path]:
+    """The frames ``--save-every`` wrote for ``output`` (``OUT-steps/OUT-00050.png`` ...), oldest step first;
+    other files in the folder are not ours and are never touched."""
+    folder = snapshot_folder(output)
+    if not folder.is_dir():
+        return []
+    name = re.compile(re.escape(output.stem) + r"-\d{5,}\.png")
+    return sorted(p for p in folder.iterdir() if name.fullmatch(p.name) and p.is_file())
+
+
+def check_frame_folders(jobs: Sequence[Job], *, replace: bool) -> None:
+    """Create every job's ``--save-every`` folder (with the missing folders above it) and probe it, before
+    the network loads. Frames of an earlier run there are refused unless ``replace`` (``--overwrite`` or
+    ``--skip-existing``: the result is made again, so are its frames; they are removed when its run starts).
+
+    Raises:
+        OutputError: a folder cannot be created or written, or holds frames of an earlier run.
+    """
+    for job in jobs:
+        folder = snapshot_folder(job.output)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            earlier = frame_files(job.output)
+        except OSError as error:
+            raise OutputError(f"Cannot create {folder} for --save-every: {error.strerror or error}. Choose another "
+                              "output, or remove what is in the way.") from None
+        if earlier and not replace:
+            raise OutputError(f"{folder} holds {len(earlier)} frames of an earlier run ({earlier[0].name} ...); pass "
+                              "--overwrite to replace them (only those frames are removed), or move them away.")
+        probe_writable(folder, ".probe-", folder / f"{job.output.stem}-00000.png")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -172,11 +245,17 @@ def check_keywords(keywords: dict[str, Any], args: argparse.Namespace, num_style
     return check_settings(skeleton(arch_of(args)), **settings)
 
 
+def style_side(args: argparse.Namespace) -> int:
+    """The long side the style images are resized to: ``--style-size``, else ``--size`` (never a falsy
+    ``--style-size`` taken as unset: the parser refuses values below 1)."""
+    return cast(int, args.size if args.style_size is None else args.style_size)
+
+
 def check_sizes(args: argparse.Namespace, keywords: dict[str, Any], settings: RunSettings, device: Any,
                 style_shapes: Sequence[tuple[int, int]], content_shape: tuple[int, int] | None) -> None:
     """Refuse, before anything is resized, sizes too small for the layers or too large for the
     memory of ``device`` (``plan_sizes`` on the architecture alone)."""
-    style_sizes = [fitted_size(s, args.style_size or args.size) for s in style_shapes]
+    style_sizes = [fitted_size(s, style_side(args)) for s in style_shapes]
     content_size = None if content_shape is None else fitted_size(content_shape, args.size)
     plan_sizes(skeleton(arch_of(args)), settings, style_sizes=style_sizes, content_size=content_size,
                size=keywords.get("size"), device=device, smaller=SMALLER, size_hint=LARGER)

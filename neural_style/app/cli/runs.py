@@ -21,7 +21,8 @@ from ...optim.record import StepInfo
 from ...synthesis.run import SynthesisResult
 from ..interrupts import SignalState, deferred
 from ..progress import Bar, LogLines, Snapshots
-from .preflight import EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_STOPPED, PROG, Failure, Job, JobList
+from .preflight import (EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_STOPPED, PROG, Failure, Job, JobList, frame_files,
+                        snapshot_folder)
 
 
 def say_error(message: object) -> None:
@@ -51,29 +52,24 @@ class Context:
     synthesize: Callable[..., SynthesisResult]
 
 
-def snapshot_folder(output: Path) -> Path:
-    """Where ``--save-every`` puts the intermediate images of ``output``: ``OUT-steps/`` beside it."""
-    return output.with_name(f"{output.stem}-steps")
-
-
-def make_snapshot_folders(jobs: Sequence[Job]) -> None:
-    """Create every job's ``--save-every`` folder before the network loads (OutputError if one cannot be)."""
-    for job in jobs:
-        folder = snapshot_folder(job.output)
-        try:
-            folder.mkdir(exist_ok=True)
-        except OSError as error:
-            raise OutputError(f"Cannot create {folder} for --save-every: {error}") from error
-
-
 def callbacks(job: Job, args: argparse.Namespace, label: str) -> tuple[Callable[[StepInfo], None], Bar]:
-    """The command's ``synthesize`` callback for one job (bar or log lines, and snapshots), and its bar."""
+    """The command's ``synthesize`` callback for one job (bar or log lines, and snapshots), and its bar.
+
+    With ``--save-every`` the frames of an earlier run of this result are removed first (the checks
+    before the run allowed it: ``--overwrite`` or ``--skip-existing``), so the folder holds this run's only.
+    """
     bar = Bar(label, not args.quiet and sys.stderr.isatty(), terminal=True, unit="eval")
     steps: list[Callable[[StepInfo], None]] = [bar]
     if not args.quiet and not sys.stderr.isatty():
         steps.append(LogLines(f"{PROG}: {label}"))
     if args.save_every:
-        steps.append(Snapshots(snapshot_folder(job.output), job.output.stem, args.save_every))
+        try:
+            for frame in frame_files(job.output):
+                frame.unlink(missing_ok=True)
+        except OSError as error:
+            raise OutputError(f"Cannot remove the earlier frames in {snapshot_folder(job.output)}: "
+                              f"{error.strerror or error}") from None
+        steps.append(Snapshots(snapshot_folder(job.output), job.output.stem, args.save_every, PROG))
 
     def callback(info: StepInfo) -> None:
         for step in steps:
@@ -136,7 +132,7 @@ def save_protected(result: SynthesisResult, job: Job, inputs: Inputs, args: argp
     then complete, and the batch ends)."""
     try:
         with deferred():
-            save(result, job, inputs.style_paths, command, args.overwrite)
+            save(result, job, inputs.style_paths, command, args.overwrite or bool(job.redo))
             if not args.quiet:
                 print(summary(result, job.output), file=sys.stderr)
             print(job.output, flush=True)
@@ -173,8 +169,10 @@ def finish(batch: JobList, codes: list[int], folder: bool) -> int:
 
 
 def save(result: SynthesisResult, job: Job, style_paths: list[Path], command: str, overwrite: bool) -> None:
+    """Write the result with the command's metadata; ``stop`` records how the run ended (``--skip-existing``
+    makes a result again when it says ``interrupted``)."""
     extra = {"content_file": None if job.content is None else str(job.content),
-             "style_files": [str(p) for p in style_paths], "command": command}
+             "style_files": [str(p) for p in style_paths], "command": command, "stop": result.stop.kind}
     if result.stopped:
         extra["stopped"] = result.stopped
     try:
