@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from neural_style.app.cli import texture, texture_preflight
-from neural_style.core.images import load_image, read_metadata
+from neural_style.core.images import load_image, read_metadata, save_image
 from neural_style.core.outputs import write_atomically
 from neural_style.texture_nets.network import (GeneratorConfig, TextureNetwork, load_texture_network,
                                                read_training, save_texture_network)
@@ -140,16 +140,21 @@ def test_stylize_output_exists_is_refused_then_overwritten(tmp_path, stylization
 
 
 def test_sample_existing_outputs_refused_skipped_or_replaced(tmp_path, texture_net, capsys):
-    """OUT_2 exists: refused (exit 5, kept); --skip-existing makes only OUT_1 and OUT_3; sample i is
-    the sample of seed SEED + i, so --seed 4 remakes OUT_2 of --seed 3 alone."""
+    """OUT_2 exists: refused (exit 5, kept); --skip-existing makes only OUT_1 and OUT_3 (a complete
+    OUT_2 is kept, an unreadable one made again); sample i is the sample of seed SEED + i, so
+    --seed 4 remakes OUT_2 of --seed 3 alone."""
     out = tmp_path / "s.png"
-    (tmp_path / "s_2.png").write_bytes(b"old")
+    save_image(torch.full((1, 3, 24, 24), 0.5), tmp_path / "s_2.png", {"task": "texture_network_sample"})
+    old = (tmp_path / "s_2.png").read_bytes()
     args = ["sample", texture_net, "-o", out, "--size", "24", "--count", "3", "--seed", "3"]
     assert _cli(*args) == 5
     assert "--skip-existing" in capsys.readouterr().err and _files(tmp_path) == ["s_2.png", "tex.pt"]
     assert _cli(*args, "--skip-existing") == 0
-    assert (tmp_path / "s_2.png").read_bytes() == b"old"
+    assert (tmp_path / "s_2.png").read_bytes() == old
     assert [read_metadata(tmp_path / f"s_{i}.png")["seed"] for i in (1, 3)] == [3, 5]
+    (tmp_path / "s_2.png").write_bytes(b"half a PNG")
+    assert _cli(*args, "--skip-existing") == 0 and "made again" in capsys.readouterr().err
+    assert read_metadata(tmp_path / "s_2.png")["seed"] == 4
     assert _cli(*args, "--overwrite") == 0
     alone = tmp_path / "alone.png"
     assert _cli("sample", texture_net, "-o", alone, "--size", "24", "--seed", "4") == 0

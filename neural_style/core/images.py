@@ -11,7 +11,6 @@ import json
 import os
 import select
 import stat
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -25,7 +24,7 @@ from torch.nn import functional as F
 
 from .checks import check_image, check_integer
 from .devices import InsufficientMemoryError, available_bytes
-from .outputs import check_name_lengths, temporary_prefix
+from .outputs import check_name_lengths, write_atomically
 from .pngdata import png_data_problem
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -331,28 +330,15 @@ def save_image(image: Tensor, path: str | Path, metadata: Mapping[str, Any] | No
     if isinstance(image, Tensor) and image.dim() == 3:
         image = image.unsqueeze(0)
     image = check_image(image, "The image to save", clamp=True)
-    check_name_lengths(path)
-    exists = f"{path} exists; pass overwrite=True to replace it, or choose another name."
-    if path.exists() and not overwrite:
-        raise FileExistsError(exists)
-    path.parent.mkdir(parents=True, exist_ok=True)
     info = PngImagePlugin.PngInfo()
     for key, value in (metadata or {}).items():
         info.add_itxt(check_metadata_key(key), json.dumps(value, default=str))
-    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=".png", dir=path.parent)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a result should be readable like any file
-        with os.fdopen(fd, "wb") as file:
-            to_pil(image).save(file, format="PNG", pnginfo=info)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            _link_new(tmp, path, exists)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    check_name_lengths(path)
+    if os.path.lexists(path) and not overwrite:  # refused before encoding; write_atomically checks again
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it, or choose another name.")
+    encoded = io.BytesIO()
+    to_pil(image).save(encoded, format="PNG", pnginfo=info)
+    write_atomically(path, encoded.getvalue(), overwrite=overwrite)
     return path
 
 
@@ -373,20 +359,6 @@ def check_metadata_key(key: Any) -> str:
         raise ValueError(f"Metadata key {key!r} {problem}; use a short name of letters, digits and '_' "
                          "(the value may hold any text).")
     return key
-
-
-def _link_new(tmp: str, path: Path, exists: str) -> None:
-    """Give the finished file ``tmp`` the name ``path`` only if no file has it (even one created meanwhile)."""
-    try:
-        os.link(tmp, path)  # atomic, and fails if path exists
-    except FileExistsError:
-        raise FileExistsError(exists) from None
-    except OSError:  # a file system without hard links
-        if path.exists():
-            raise FileExistsError(exists) from None
-        os.replace(tmp, path)
-        return
-    os.unlink(tmp)
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:

@@ -5,7 +5,7 @@ is saved at the end of a run: a name too long for the file system (or for the te
 result is first written to), a folder on the way that is a regular file, a folder that cannot be
 written (permissions, a read-only file system), an existing file or folder. It probes by creating
 and removing an empty temporary file where the result will be written; the save itself still
-writes atomically (``images.save_image``).
+writes atomically (``write_atomically``, which ``images.save_image`` and the weights files use).
 """
 
 from __future__ import annotations
@@ -122,8 +122,7 @@ def write_atomically(path: Path, data: bytes, *, overwrite: bool = False) -> Pat
     """Write ``data`` to ``path`` so that a reader only ever sees the old file or the complete new one.
 
     The bytes go to a temporary file of a unique name in ``path``'s folder (``tempfile.mkstemp``
-    with ``temporary_prefix``, as ``images.save_image`` does, so two writers to one path never
-    share it), are flushed to disk, and the file is then renamed to ``path``. Whatever fails (a
+    with ``temporary_prefix``, so two writers to one path never share it), are flushed to disk, and the file is then renamed to ``path``. Whatever fails (a
     full disk, a read-only folder, a signal) removes the temporary and leaves an existing ``path``
     untouched. Missing folders above ``path`` are created, as ``save_image`` does.
 

@@ -182,10 +182,12 @@ def _sample(args: argparse.Namespace, signals: SignalState) -> int:
                           skip_existing=args.skip_existing)
     for job in batch.skipped:
         say(f"{job.output} exists; kept (--skip-existing)", "note")
+    for job in batch.redone:
+        say(f"{job.output} exists but is made again (--skip-existing): {job.redo}", "note")
     network = _load(args.weights, content=False)
     check_fits(generation_bytes(network.config, size), "cpu", f"A sample of {size[0]}x{size[1]} px",
                scales_hint(network.config, size, "--size"))
-    todo = {job.output for job in batch.jobs}
+    todo = {job.output: args.overwrite or bool(job.redo) for job in batch.jobs}  # path: replace it
     written: list[Path] = []
     began = time.perf_counter()
     try:
@@ -194,10 +196,10 @@ def _sample(args: argparse.Namespace, signals: SignalState) -> int:
                 image = network.sample(size, seed=args.seed + index)
                 metadata = {"task": "texture_network_sample", "weights": str(args.weights), "size": list(size),
                             "seed": args.seed + index, "index": index}
-                if save_held(_saver(image, path, metadata, args.overwrite, written), signals):
+                if save_held(_saver(image, path, metadata, todo[path], written), signals):
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
-        rest = todo.difference(written)
+        rest = set(todo).difference(written)
         with held_back(signals):
             say(f"interrupted ({signals.name}): {len(written)} sample(s) written, {len(rest)} not made"
                 + (" (run the same command with --skip-existing to make them)" if rest else ""))
