@@ -39,7 +39,8 @@ from neural_style.synthesis.inversion import invert
 from neural_style.synthesis.objective import Objective, style_distance
 from neural_style.synthesis.plan import plan_synthesis
 from neural_style.synthesis.run import SynthesisResult, synthesize
-from neural_style.texture_nets.network import GeneratorConfig, TextureNetwork, load_texture_network, save_texture_network
+from neural_style.texture_nets.network import (GeneratorConfig, TextureNetwork, load_texture_network,
+                                               save_texture_network)
 from neural_style.texture_nets.training import train_stylization_network, train_texture_network
 
 NAN, INF = float("nan"), float("inf")

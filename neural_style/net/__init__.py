@@ -2,9 +2,9 @@
 (``weights``), each network's input preprocessing (``preprocessing``), the paper's rescaled
 network (``rescaled``) and ``load_backbone``, which picks among them by name (``loading``)."""
 
-from .loading import BACKBONES, load_backbone
-from .vgg import (BackboneError, BackboneInfo, BackboneNotice, UnknownLayerError, VGGFeatures, WeightsError,
-                  check_backbone, skeleton)
+from .loading import load_backbone
+from .vgg import (BACKBONES, BackboneError, BackboneInfo, BackboneNotice, UnknownLayerError, VGGFeatures,
+                  WeightsError, check_backbone, skeleton)
 
 __all__ = ["BACKBONES", "load_backbone", "BackboneError", "BackboneInfo", "BackboneNotice", "UnknownLayerError",
            "VGGFeatures", "WeightsError", "check_backbone", "skeleton"]

@@ -25,8 +25,6 @@ from .vgg import (BACKBONES, BackboneError, BackboneInfo, BackboneNotice, Backbo
                   VGGFeatures, WeightsError)
 from .weights import CAFFE_VGG19_PACKAGE, CAFFE_VGG19_PIP, load_caffe_vgg19, load_torchvision_vgg19, random_vgg
 
-__all__ = ["BACKBONES", "load_backbone"]
-
 
 def load_backbone(name: str = "auto", *, pooling: Pooling = "avg", weights_path: str | Path | None = None,
                   arch: str = "vgg19", seed: int = 0, device: str | torch.device = "cpu",

@@ -17,10 +17,10 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from ..core.checks import check_image
 from ..losses.config import STYLE_LAYERS, LossConfig, style_only
 from ..losses.masks import MaskedStatistic, masked_style_targets
 from ..losses.moments import Representation
-from ..core.checks import check_image
 from ..losses.statistics import StyleStatistic, blend, content_loss, prepared, total_variation
 from ..net.vgg import VGGFeatures, check_backbone
 

@@ -27,8 +27,7 @@ from ... import __version__
 from ...core.devices import resolve_device
 from ...core.images import ImageLoadError, fitted_size, read_image, resize
 from ...core.outputs import OutputError
-from ...net.loading import BACKBONES
-from ...net.vgg import BackboneError, UnknownLayerError
+from ...net.vgg import BACKBONES, BackboneError, UnknownLayerError
 from ...synthesis.run import synthesize
 from ..interrupts import SignalState, signals_as_interrupts
 from ..options import SYNTHESIS_OPTIONS, Option, literal_choices, synthesize_defaults

@@ -27,8 +27,8 @@ from ...core.checks import check_positive, check_seed, check_weight
 from ...core.devices import resolve_device
 from ...core.images import ImageLoadError, fitted_size, image_files, image_size, load_image, save_image
 from ...core.outputs import OutputError
-from ...net.loading import BACKBONES, load_backbone
-from ...net.vgg import BackboneError, UnknownLayerError
+from ...net.loading import load_backbone
+from ...net.vgg import BACKBONES, BackboneError, UnknownLayerError
 from ...texture_nets.memory import check_fits, generation_bytes, scales_hint
 from ...texture_nets.network import STYLIZATION_STYLE_WEIGHT, GeneratorConfig, TextureNetwork, load_texture_network
 from ...texture_nets.training import train_stylization_network, train_texture_network
@@ -36,8 +36,7 @@ from ..interrupts import SignalState, held_back, signals_as_interrupts
 from ..progress import Bar
 from .main import positive_int
 from .preflight import EXIT_BACKBONE, EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_STOPPED, Job, check_outputs
-from .texture_preflight import (PROG, check_single_output, check_training, sample_paths, save_held, save_weights,
-                                say)
+from .texture_preflight import PROG, check_single_output, check_training, sample_paths, save_held, save_weights, say
 
 EXIT_CODES = """exit codes (as neural-style's):
   0    success
