@@ -32,6 +32,7 @@ class Bar:
                  unit: str = "it") -> None:
         self.description, self.enabled, self.terminal, self.unit = description, enabled, terminal, unit
         self.bar: Any = None
+        self.widget: Any = None  # the notebook output that holds the widget, replaced when the bar closes
 
     def __call__(self, info: StepInfo) -> None:
         self.update(info.step, info.num_steps, info.loss)
@@ -48,8 +49,15 @@ class Bar:
     def _open(self, total: int) -> Any:
         if not self.terminal:
             from tqdm.auto import tqdm
+            from tqdm.notebook import tqdm as notebook_tqdm
 
-            return tqdm(total=total, desc=self.description, leave=False, unit=self.unit)
+            if not issubclass(tqdm, notebook_tqdm):
+                return tqdm(total=total, desc=self.description, leave=False, unit=self.unit)
+            from IPython.display import display
+
+            bar = tqdm(total=total, desc=self.description, leave=False, unit=self.unit, display=False)
+            self.widget = display(bar.container, display_id=True)
+            return bar
         from tqdm import tqdm
 
         try:
@@ -61,8 +69,18 @@ class Bar:
                     dynamic_ncols=sized, ncols=None if sized else 80, nrows=None if sized else 20)
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        """Close the bar. A notebook widget's output becomes the bar's last line as text: a saved
+        notebook shows that, not the text the widget was created with (a bar at 0%)."""
+        if self.bar is None:
+            return
+        last = str(self.bar)
+        self.bar.close()
+        self.bar = None
+        if self.widget is not None:
+            from IPython.display import Pretty
+
+            self.widget.update(Pretty(last))
+            self.widget = None
 
 
 class Progress(Bar):
