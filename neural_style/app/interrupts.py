@@ -90,16 +90,12 @@ def held_back(state: SignalState) -> Iterator[None]:
     a file being written after which the caller ends the run itself: any number of signals (a
     second Ctrl-C, a SIGTERM after a SIGINT) neither cut the save short nor interrupt what follows.
     Where signals cannot be blocked (Windows), the block runs as under ``deferred()``."""
-    if not hasattr(signal, "sigpending") or threading.current_thread() is not threading.main_thread():
-        with deferred():
+    consume = hasattr(signal, "sigpending") and threading.current_thread() is threading.main_thread()
+    with deferred():
+        try:
             yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
-    try:
-        yield
-    finally:
-        for signum in sorted(signal.sigpending() & set(HANDLED)):
-            signal.sigwait({signum})  # pending, so it returns at once and the signal is gone
-            if state.signum is None:
-                state.signum = signum
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        finally:
+            for signum in sorted(signal.sigpending() & set(HANDLED)) if consume else ():
+                signal.sigwait({signum})  # pending, so it returns at once and the signal is gone
+                if state.signum is None:
+                    state.signum = signum
