@@ -11,7 +11,7 @@ scalars to the same transfer. ``optimise`` runs one of them under a ``Record``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Literal, Optional, cast
+from typing import Callable, Literal, Optional
 
 import numpy as np
 import scipy.optimize
@@ -66,7 +66,9 @@ def _lbfgsb_bytes(n: int) -> int:
 def _adam(evaluate: Evaluator, image: Tensor, num_steps: int, record: Record, lr: float | None) -> Stop:
     """Projected Adam: a step, then the pixels clamped to [0, 1]; runs until the budget ends it."""
     image = image.clone().requires_grad_(True)
-    adam = torch.optim.Adam([image], lr=cast(float, ADAM.default_lr) if lr is None else lr)  # Adam has a default_lr
+    if lr is None:  # optimise() passes check_run's lr, which is default_lr when none was given
+        raise ValueError("Adam needs a step size: give lr.")
+    adam = torch.optim.Adam([image], lr=lr)
     while True:
         _, image.grad, _ = evaluate(image)
         adam.step()

@@ -145,9 +145,7 @@ def check_outputs(jobs: list[Job], inputs: Sequence[Path], *, overwrite: bool, s
     """
     existing = [job for job in jobs if os.path.lexists(job.output) and not job.output.is_dir()]
     for job in jobs:
-        for path in [*inputs, *(p for p in [job.content] if p is not None)]:
-            if same_file(job.output, path):
-                raise OutputError(f"{job.output} would replace the input {path}; choose another output.")
+        check_not_input(job.output, [*inputs, *(p for p in [job.content] if p is not None)])
     if existing and not (overwrite or skip_existing):
         shown = ", ".join(str(job.output) for job in existing[:3]) + (" ..." if len(existing) > 3 else "")
         many = f"{len(existing)} results exist" if len(existing) > 1 else "The result exists"
@@ -160,6 +158,13 @@ def check_outputs(jobs: list[Job], inputs: Sequence[Path], *, overwrite: bool, s
     for job in todo:
         check_output(job.output, overwrite=overwrite or bool(job.redo))
     return JobList(todo, skipped)
+
+
+def check_not_input(output: Path, inputs: Sequence[Path]) -> None:
+    """Refuse (``OutputError``) an output that is one of ``inputs`` (the same file, by any name)."""
+    for path in inputs:
+        if same_file(output, path):
+            raise OutputError(f"{output} would replace the input {path}; choose another output.")
 
 
 def unfinished(path: Path) -> str:

@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import torch
 
 from ...core.images import fitted_size, image_size
-from ...core.outputs import OutputError, check_free_space, check_output, same_file
+from ...core.outputs import OutputError, check_free_space, check_output
 from ...losses.config import CONTENT_LAYERS, STYLE_LAYERS
 from ...net.vgg import skeleton
 from ...texture_nets.memory import (ELEMENT_SIZE, OVERHEAD_BYTES, check_fits, scales_hint, training_bytes,
@@ -29,6 +29,7 @@ from ...texture_nets.memory import (ELEMENT_SIZE, OVERHEAD_BYTES, check_fits, sc
 from ...texture_nets.network import GeneratorConfig, save_texture_network
 from ...texture_nets.training import TrainingResult
 from ..interrupts import SignalState, held_back
+from .preflight import check_not_input
 
 PROG = "neural-style-texture-net"
 MAX_COUNT = 10_000  # samples in one run: more are files no one looks at, and a typo (--count 100000000) is likely
@@ -41,9 +42,7 @@ def say(message: object, kind: str = "error") -> None:
 
 def check_single_output(output: Path, inputs: Sequence[Path], overwrite: bool) -> None:
     """Refuse (``OutputError``) an output that is one of ``inputs`` or could not be written."""
-    for path in inputs:
-        if same_file(output, path):
-            raise OutputError(f"{output} would replace the input {path}; choose another output.")
+    check_not_input(output, inputs)
     check_output(output, overwrite=overwrite)
 
 
