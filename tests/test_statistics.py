@@ -42,7 +42,7 @@ def naive_gram(f: np.ndarray) -> np.ndarray:
 
 
 def naive_tv(img: np.ndarray, beta: float, eps: float) -> float:
-    """Docstring formula over the (H-1) x (W-1) crop, sum over batch and channels."""
+    """Docstring formula: mean over the (H-1) x (W-1) crop, sum over batch and channels."""
     b, c, h, w = img.shape
     total = 0.0
     for bi in range(b):
@@ -52,7 +52,7 @@ def naive_tv(img: np.ndarray, beta: float, eps: float) -> float:
                     dx = float(img[bi, ci, i, j + 1]) - float(img[bi, ci, i, j])
                     dy = float(img[bi, ci, i + 1, j]) - float(img[bi, ci, i, j])
                     total += (dx * dx + dy * dy + eps) ** (beta / 2)
-    return total
+    return total / ((h - 1) * (w - 1))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -173,18 +173,28 @@ def test_total_variation_other_exponents_match_naive_loop(beta):
 
 def test_total_variation_exponent_1_is_isotropic_tv_of_a_step_edge():
     # A vertical step edge of height 1 in one channel of a 4x5 image: each of the H-1 = 3 rows of
-    # the crop meets the edge once (|dx| = 1), so the isotropic TV is 3 (plus eps effects).
+    # the crop meets the edge once (|dx| = 1), so the isotropic TV is 3 over its 3 x 4 = 12
+    # positions (plus eps effects).
     img = torch.zeros(1, 1, 4, 5, dtype=torch.float64)
     img[..., 2:] = 1.0
-    assert total_variation(img, 1.0).item() == pytest.approx(3.0, abs=1e-3)
-    assert total_variation(img, 2.0).item() == pytest.approx(3.0, abs=1e-12)
+    assert total_variation(img, 1.0).item() == pytest.approx(3.0 / 12, abs=1e-4)
+    assert total_variation(img, 2.0).item() == pytest.approx(3.0 / 12, abs=1e-12)
+
+
+def test_total_variation_is_the_same_for_an_image_and_its_upsampled_copy():
+    # a mean over positions: a smooth ramp sampled twice as densely has a quarter of the squared
+    # differences at four times the positions, so R_2 falls 4 times; a sum would be unchanged.
+    # What is size-free is gamma's balance against the per-position style loss.
+    ramp = torch.linspace(0, 1, 65, dtype=torch.float64).expand(1, 1, 65, 65)
+    fine = torch.linspace(0, 1, 129, dtype=torch.float64).expand(1, 1, 129, 129)
+    assert total_variation(ramp).item() / total_variation(fine).item() == pytest.approx(4.0, rel=1e-9)
 
 
 def test_total_variation_of_constant_image_is_about_zero():
     img = torch.full((1, 3, 8, 8), 0.37, dtype=torch.float64)
     assert total_variation(img, 2.0).item() == 0.0
-    # for beta != 2 only the eps term survives: 3 * 7 * 7 * (1e-8) ** 0.5 = 1.47e-2 for beta = 1
-    assert total_variation(img, 1.0).item() == pytest.approx(3 * 7 * 7 * 1e-4, rel=1e-6)
+    # for beta != 2 only the eps term survives: 3 channels * (1e-8) ** 0.5 = 3e-4 for beta = 1
+    assert total_variation(img, 1.0).item() == pytest.approx(3 * 1e-4, rel=1e-6)
     assert total_variation(img, 1.5).item() < 1e-3
 
 

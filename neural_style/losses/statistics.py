@@ -56,26 +56,31 @@ def content_loss(features: Tensor, target: Tensor) -> Tensor:
 
 
 def total_variation(image: Tensor, exponent: float = 2.0) -> Tensor:
-    """Total variation R = sum_ij ((x_{i,j+1} - x_ij)^2 + (x_{i+1,j} - x_ij)^2)^(beta / 2).
+    """Total variation R = 1/M' sum_ij ((x_{i,j+1} - x_ij)^2 + (x_{i+1,j} - x_ij)^2)^(beta / 2).
 
     The regulariser of Mahendran and Vedaldi; beta = 1 is the classic isotropic TV (edges
     survive), beta = 2 penalises all gradients quadratically (smoother).
+
+    Departs from their sum by the factor 1/M', M' = (H - 1)(W - 1) pixel pairs, for the reason the
+    content loss divides by its positions: the style loss is a mean over positions, so with a sum
+    one gamma would smooth a 512 px image four times as much as a 256 px one.
 
     Args:
         image: (B, C, H, W).
         exponent: beta > 0.
 
     Returns:
-        Scalar, summed over batch and channels.
+        Scalar: the mean over the (H - 1)(W - 1) positions, summed over batch and channels.
     """
     if exponent <= 0:
         raise ValueError(f"The total-variation exponent must be positive, got {exponent}.")
     dx = image[..., :-1, 1:] - image[..., :-1, :-1]
     dy = image[..., 1:, :-1] - image[..., :-1, :-1]
     squared = dx.pow(2) + dy.pow(2)
+    positions = squared.shape[-1] * squared.shape[-2]
     if exponent == 2.0:
-        return squared.sum()
-    return (squared + 1e-8).pow(exponent / 2).sum()  # eps keeps the gradient finite at 0 for beta < 2
+        return squared.sum() / positions
+    return (squared + 1e-8).pow(exponent / 2).sum() / positions  # eps keeps the gradient finite at 0 for beta < 2
 
 
 class StyleStatistic(Protocol):

@@ -32,7 +32,7 @@ InversionInit = Literal["noise", "style"]
 
 
 def invert(backbone: VGGFeatures, image: Tensor, layer: str, *, init: InversionInit = "noise",
-           style: Tensor | None = None, tv_weight: float = 1e-5, tv_exponent: float = 2.0,
+           style: Tensor | None = None, tv_weight: float = 0.1, tv_exponent: float = 2.0,
            num_steps: int = 200, seed: int = 0,
            callback: Callable[[StepInfo], bool | None] | None = None) -> SynthesisResult:
     """Reconstruct ``image`` from the activations of one layer (L-BFGS-B, pixels in [0, 1]).
