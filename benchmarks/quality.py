@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -53,10 +54,10 @@ SPECKLE_FLOOR = 1e-5  # a grey style has no chroma: its results are measured aga
 
 
 def parse_setting(text: str) -> tuple[str, dict[str, Any]]:
-    """``NAME:key=value,...`` -> (NAME, keywords)."""
+    """``NAME:key=value,...`` -> (NAME, keywords); a value may be a JSON list (``layer_weights=[1,2]``)."""
     name, _, rest = text.partition(":")
     keywords: dict[str, Any] = {}
-    for item in filter(None, rest.split(",")):
+    for item in filter(None, re.split(r",(?![^\[]*\])", rest)):
         key, _, value = item.partition("=")
         try:
             keywords[key] = json.loads(value)

@@ -19,7 +19,7 @@ from skimage.color import rgb2gray
 from skimage.metrics import structural_similarity
 
 from neural_style.core.images import load_image, read_metadata, resize
-from neural_style.losses.config import STYLE_LAYERS, style_layer_weights
+from neural_style.losses.config import STYLE_LAYERS, TYPICAL_STYLE_LOSS, LossConfig, style_layer_weights
 from neural_style.losses.statistics import Gram, get_statistic
 from neural_style.net.loading import load_backbone
 from neural_style.optim.record import StepInfo, SynthesisNotice
@@ -95,16 +95,42 @@ def test_texture_synthesis_reduces_held_out_layer_distance(random_vgg, brick64, 
     assert after < 1e-3 * before
 
 
-# The default w_l of VGG19's style layers (64, 128, 256, 512, 512 channels): proportional to 1 / N_l^2.
+# The default w_l of a network without a calibration (here the random VGG19; 64, 128, 256, 512, 512
+# channels): proportional to 1 / N_l^2.
 DEFAULT_W = [w / sum(n ** -2 for n in (64, 128, 256, 512, 512)) for w in (n ** -2 for n in (64, 128, 256, 512, 512))]
 
 
-def test_default_layer_weights_follow_the_channel_counts(random_vgg):
+def test_default_layer_weights_follow_the_channel_counts_without_a_calibration(random_vgg):
     weights = style_layer_weights(random_vgg, STYLE_LAYERS, None)
     assert weights == pytest.approx(DEFAULT_W, rel=1e-12) and sum(weights) == pytest.approx(1.0)
     assert weights[0] == pytest.approx(64 * weights[3])  # conv1_1 counts 64 times conv4_1
     assert style_layer_weights(random_vgg, ["conv4_1", "conv5_1"], None) == pytest.approx([0.5, 0.5])
     assert style_layer_weights(None, ["conv1_1"], [2.0]) == [2.0]
+
+
+def test_default_layer_weights_of_the_papers_network_are_its_calibration(caffe_vgg):
+    typical = TYPICAL_STYLE_LOSS["vgg19"]
+    weights = style_layer_weights(caffe_vgg, STYLE_LAYERS, None)
+    inverse = [1 / typical[layer] for layer in STYLE_LAYERS]
+    assert weights == pytest.approx([v / sum(inverse) for v in inverse], rel=1e-12)
+    subset = style_layer_weights(caffe_vgg, ["conv1_1", "conv5_1"], None)
+    assert subset == pytest.approx([typical["conv5_1"] / (typical["conv1_1"] + typical["conv5_1"]),
+                                    typical["conv1_1"] / (typical["conv1_1"] + typical["conv5_1"])], rel=1e-12)
+    # a layer outside the calibration falls back to 1 / N_l^2 for all the layers given
+    assert style_layer_weights(caffe_vgg, ["conv1_1", "conv1_2"], None) == pytest.approx([0.5, 0.5])
+
+
+def test_default_layer_weights_balance_the_layers_at_the_start(caffe_vgg):
+    """The calibration's purpose, on a pair it was not measured on: every layer's share of
+    sum_l w_l E_l at the start within a factor 10 of the largest (1 / N_l^2: a factor 1e5)."""
+    photo, style = _to_tensor(skimage.data.rocket()), _to_tensor(skimage.data.coffee())
+    photo, style = resize(photo, 512), resize(style, 512)  # the size of the calibration
+    weights = style_layer_weights(caffe_vgg, STYLE_LAYERS, None)
+    gram = get_statistic("gram")
+    with torch.no_grad():
+        mine, theirs = caffe_vgg(photo, list(STYLE_LAYERS)), caffe_vgg(style, list(STYLE_LAYERS))
+        shares = [w * gram.loss(mine[l], gram.describe(theirs[l])).item() for l, w in zip(STYLE_LAYERS, weights)]
+    assert max(shares) < 10 * min(shares)
 
 
 @pytest.mark.parametrize("statistic", ["mean", "mean_cov"])
@@ -184,9 +210,11 @@ def test_history_length_and_keys(random_vgg, small_style, optimizer):
     for rec in r.history:
         assert set(rec) == expected
         assert all(isinstance(v, float) and math.isfinite(v) for v in rec.values())
-        # texture: no content term; style weight 30, w_l proportional to 1 / N_l^2 and tv weight 0 by default
-        assert rec["content"] == 0.0 and rec["tv"] == 0.0
-        assert rec["total"] == pytest.approx(30 * rec["style"], rel=1e-5)
+        # texture: no content term; the default style and tv weights, w_l proportional to 1 / N_l^2
+        # (the random network has no calibration)
+        assert rec["content"] == 0.0 and rec["tv"] > 0.0
+        assert rec["total"] == pytest.approx(LossConfig.style_weight * rec["style"] + LossConfig.tv_weight * rec["tv"],
+                                             rel=1e-5)
         assert rec["style"] == pytest.approx(sum(w * rec[f"style/{l}"] for l, w in zip(STYLE_LAYERS, DEFAULT_W)),
                                              rel=1e-5)
     totals = [rec["total"] for rec in r.history]

@@ -23,27 +23,51 @@ CONTENT_LAYERS = ("conv4_2",)
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
 
+TYPICAL_STYLE_LOSS: dict[str, dict[str, float]] = {
+    "vgg19": {"conv1_1": 5.75e5, "conv2_1": 4.11e7, "conv3_1": 2.68e7, "conv4_1": 1.53e9, "conv5_1": 9.39e3},
+}
+"""E-bar_l per network (``BackboneInfo.name``, average pooling, weights as trained): the geometric
+mean of the unweighted Gram loss E_l at the start of runs on the project's images at 512 px
+(``benchmarks/layer_shares.py`` measures it)."""
+
+
 def style_layer_weights(backbone: VGGFeatures | None, style_layers: Sequence[str],
                         layer_weights: Sequence[float] | None) -> list[float]:
-    """Checked w_l, one per style layer; default w_l = N_l^-2 / sum_k N_k^-2 (N_l channels).
+    """Checked w_l, one per style layer; by default w_l = (1 / E-bar_l) / sum_k (1 / E-bar_k).
 
-    ``backbone`` (for N_l) may be None when ``layer_weights`` are given.
+    ``backbone`` (for its name and channel counts) may be None when ``layer_weights`` are given.
 
-    Departs from the paper's equal w_l = 1/5, as Gatys's own code (1e3 / N_l^2) and neural-style
-    (Gram divided by N_l M_l) do: with equal weights conv4_1 owns nearly all of the style loss and
-    its gradient (``benchmarks/layer_shares.py``; numbers in ``benchmarks/README.md``), and paintings whose deep statistics lie close
-    to the photo's (Turner's shipwreck) leave the photo almost unchanged. 1/N_l^2 gives conv1_1
-    64 times the weight of conv4_1, so the brush strokes of the shallow layers come through.
+    Departs from the paper's equal w_l = 1/5: with the network as trained, the E_l of the five
+    layers differ by five orders of magnitude at the start of a run, so equal weights leave
+    conv4_1 with nearly all of the style loss and conv1_1 and conv5_1 with next to nothing
+    (Gatys et al. rescaled their network's filters instead; ``net.rescaled``). Dividing each E_l
+    by its typical size at the start, E-bar_l (``TYPICAL_STYLE_LOSS``), gives every layer a
+    comparable share of the loss and of the gradient where a run begins, so the large-scale
+    structure of conv4_1 and conv5_1 and the strokes of conv1_1 all shape the image. A network
+    without a calibration (random, torchvision, max pooling, the rescaled VGG) gets
+    ``inverse_square_weights``.
     """
     if not style_layers:
         raise ValueError("Give at least one style layer (style_layers is empty).")
     if layer_weights is None:
-        inverse_squares = [cast(VGGFeatures, backbone).channels(layer) ** -2.0 for layer in style_layers]
-        layer_weights = [w / sum(inverse_squares) for w in inverse_squares]
+        net = cast(VGGFeatures, backbone)
+        info = net.info
+        typical = TYPICAL_STYLE_LOSS.get(info.name, {}) if info.pooling == "avg" and not info.normalized else {}
+        if not all(layer in typical for layer in style_layers):
+            return inverse_square_weights(net, style_layers)
+        inverse = [1.0 / typical[layer] for layer in style_layers]
+        layer_weights = [w / sum(inverse) for w in inverse]
     weights = list(layer_weights)
     if len(weights) != len(style_layers):
         raise ValueError(f"{len(weights)} layer weights for {len(style_layers)} style layers; give one per layer.")
     return [check_weight(f"layer weight {i} ({layer})", w) for i, (layer, w) in enumerate(zip(style_layers, weights))]
+
+
+def inverse_square_weights(backbone: VGGFeatures, style_layers: Sequence[str]) -> list[float]:
+    """w_l = N_l^-2 / sum_k N_k^-2 (N_l channels): the weights of Gatys's code for its rescaled network,
+    the default of networks without a calibration and of the feed-forward texture networks."""
+    inverse_squares = [backbone.channels(layer) ** -2.0 for layer in style_layers]
+    return [w / sum(inverse_squares) for w in inverse_squares]
 
 
 @dataclass(frozen=True)
@@ -53,7 +77,7 @@ class LossConfig:
     Attributes:
         content_layers, style_layers: layer names (paper: conv4_2; conv1_1 ... conv5_1).
         layer_weights: w_l, one per style layer; None = ``style_layer_weights``' default
-            (proportional to 1 / N_l^2), filled in by ``for_backbone``.
+            (proportional to 1 / E-bar_l), filled in by ``for_backbone``.
         content_weight, style_weight, tv_weight: alpha, beta and gamma (each finite and >= 0).
         tv_exponent: q of the total-variation regulariser (> 0).
         statistic: a key of ``statistics.STATISTICS`` or a statistic object.
@@ -68,8 +92,8 @@ class LossConfig:
     style_layers: tuple[str, ...] = STYLE_LAYERS
     layer_weights: tuple[float, ...] | None = None
     content_weight: float = 1.0
-    style_weight: float = 30.0
-    tv_weight: float = 0.0
+    style_weight: float = 2e4
+    tv_weight: float = 1e8
     tv_exponent: float = 2.0
     statistic: str | StyleStatistic = "gram"
     style_statistic: StyleStatistic = field(init=False, repr=False, compare=False)

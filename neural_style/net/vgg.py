@@ -287,9 +287,10 @@ def check_backbone(backbone: object, name: str = "backbone") -> VGGFeatures:
 
 
 @functools.cache
-def skeleton(arch: str = "vgg19") -> VGGFeatures:
+def skeleton(arch: str = "vgg19", name: str = "skeleton") -> VGGFeatures:
     """The modules of ``arch`` without weights (on the meta device): its layer names and shapes
     are there for ``estimate_bytes`` and ``check_memory``, built before any weights are loaded.
-    Built once per architecture and shared: callers only read it."""
+    ``name`` stands for the weights that will be loaded (their default layer weights depend on
+    it). Built once per architecture and name and shared: callers only read it."""
     with torch.device("meta"):
-        return VGGFeatures(arch, nn.Identity(), BackboneInfo("skeleton", arch, "none", "avg"))
+        return VGGFeatures(arch, nn.Identity(), BackboneInfo(name, arch, "none", "avg"))

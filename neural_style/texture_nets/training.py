@@ -19,7 +19,7 @@ from torch import Tensor
 
 from ..core.checks import check_image, check_integer, check_positive, check_seed, check_weight
 from ..core.images import resize
-from ..losses.config import CONTENT_LAYERS, STYLE_LAYERS, style_layer_weights
+from ..losses.config import CONTENT_LAYERS, STYLE_LAYERS, inverse_square_weights, style_layer_weights
 from ..losses.statistics import Gram, content_loss
 from ..net.vgg import VGGFeatures, check_backbone
 from ..optim.record import BUDGET, Record, RunResult, Stop, StopRun, warn_if_early
@@ -77,7 +77,13 @@ def generated_side(network: TextureNetwork, size: int) -> int:
 
 def _style_loss(backbone: VGGFeatures, style: Tensor, style_layers: Sequence[str],
                 layer_weights: Sequence[float] | None) -> tuple[Callable[[dict[str, Tensor]], Tensor], list[float]]:
-    """sum_l w_l E_l of a batch's features against the style's Gram matrices, summed over the batch."""
+    """sum_l w_l E_l of a batch's features against the style's Gram matrices, summed over the batch.
+
+    Default w_l proportional to 1 / N_l^2, not the calibrated weights of ``synthesize``: the
+    networks' learning rates and ``STYLIZATION_STYLE_WEIGHT`` were chosen with these.
+    """
+    if layer_weights is None:
+        layer_weights = inverse_square_weights(backbone, style_layers)
     weights = style_layer_weights(backbone, style_layers, layer_weights)
     gram = Gram()
     with torch.no_grad():
@@ -143,7 +149,7 @@ def train_texture_network(backbone: VGGFeatures, style: Tensor, *, size: int = 1
         num_steps: Adam steps, each on ``batch_size`` samples of fresh noise.
         lr: Adam's learning rate.
         config: the generator's shape and normalisation.
-        style_layers, layer_weights: as in ``synthesize`` (default w_l proportional to 1/N_l^2).
+        style_layers, layer_weights: as in ``synthesize``, but w_l proportional to 1/N_l^2 by default.
         seed: seeds the weights' initialisation and the noise.
         callback: called with (step, batch loss) after every step; returning True stops training.
 
