@@ -55,7 +55,7 @@ def test_for_backbone_checks_layers_and_fills_the_default_weights():
     with pytest.raises(Exception, match="conv9_9"):
         LossConfig(content_layers=("conv9_9",)).for_backbone(net)
     texture = loss.without_content()
-    assert texture.content_layers == () and texture.content_weight == 0.0 and texture.style_weight == 30.0
+    assert texture.content_layers == () and texture.content_weight == 0.0 and texture.style_weight == LossConfig.style_weight
 
 
 def test_record_and_from_keywords():

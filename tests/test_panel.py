@@ -27,7 +27,7 @@ from neural_style.app.notebook.form import PREVIOUS, TEXTURE  # noqa: E402
 from neural_style.app.notebook.panel import StylePanel, show_panel  # noqa: E402
 from neural_style.app.notebook.view import copy_button, front_end_connected, loss_curve_svg, status_html, uploaded_files  # noqa: E402
 from neural_style.core.images import load_image, read_metadata  # noqa: E402
-from neural_style.losses.config import STYLE_LAYERS
+from neural_style.losses.config import STYLE_LAYERS, LossConfig
 from neural_style.losses.statistics import STATISTICS  # noqa: E402
 from neural_style.net.loading import load_backbone  # noqa: E402
 from neural_style.synthesis import run as synthesis  # noqa: E402
@@ -110,7 +110,7 @@ def test_settings_follow_the_widgets(net, images: Path, tmp_path: Path) -> None:
     defaults = [w / sum(inverse_squares) for w in inverse_squares]
     assert settings.options["layer_weights"] == pytest.approx([defaults[0], defaults[1], defaults[2], 0.5 * defaults[3]],
                                                               rel=5e-3)  # 3 significant digits
-    assert settings.options["tv_weight"] == 0.0  # off until the checkbox is ticked
+    assert settings.options["tv_weight"] == LossConfig.tv_weight  # on, at synthesize's default
     assert settings.options["style_weight"] == pytest.approx(1e4) and settings.options["statistic"] == "mean_cov"
     assert "style_scale" not in settings.options and "blend_weights" not in settings.options
 
@@ -118,10 +118,12 @@ def test_settings_follow_the_widgets(net, images: Path, tmp_path: Path) -> None:
 def test_switches_enable_their_sliders(net, images: Path, tmp_path: Path) -> None:
     """TV weight and style scale are greyed out (and not used) while their boxes are unticked."""
     panel = StylePanel(net, images, tmp_path)
-    assert panel.tv_weight.disabled and panel.style_scale.disabled
+    assert not panel.tv_weight.disabled and panel.style_scale.disabled  # TV is on by default
+    panel.tv_on.value = False
+    assert panel.tv_weight.disabled and panel.settings().options["tv_weight"] == 0.0
     panel.tv_on.value = True
-    panel.tv_weight.value = 1.2589254117941673e-05  # a log slider's value, shown as 1.26e-05
-    assert not panel.tv_weight.disabled and panel.settings().options["tv_weight"] == 1.26e-05
+    panel.tv_weight.value = 125892541.17941673  # a log slider's value, shown as 1.26e+08
+    assert not panel.tv_weight.disabled and panel.settings().options["tv_weight"] == 1.26e8
     panel.scale_on.value = True
     panel.style_scale.value = 1.5
     assert not panel.style_scale.disabled and panel.settings().options["style_scale"] == 1.5

@@ -95,11 +95,13 @@ def synthesize(
             styles' representations (default: equal weights).
         size: (H, W) of a texture; default the first style's size. Ignored with a content image.
         content_layers, style_layers: layer names (paper: conv4_2; conv1_1 ... conv5_1).
-        layer_weights: w_l per style layer (default proportional to 1 / N_l^2, summing to 1; the
-            paper: 1 / number of style layers; see ``style_layer_weights``).
-        content_weight, style_weight: alpha and beta. alpha / beta = 1/30 by default; the paper's
-            1e-3 and 1e-4 belong to its summed content loss and equal w_l, not to these losses.
-        tv_weight, tv_exponent: weight and exponent of the total-variation regulariser.
+        layer_weights: w_l per style layer (default: each layer's E_l divided by its typical size
+            at the start of a run, summing to 1; the paper: 1 / number of style layers; see
+            ``style_layer_weights``).
+        content_weight, style_weight: alpha and beta. alpha / beta = 1 / 2e4 by default; the
+            paper's 1e-3 and 1e-4 belong to its summed content loss and equal w_l, not to these losses.
+        tv_weight, tv_exponent: weight and exponent of the total-variation regulariser (a mean
+            over pixels, so one gamma serves every size; 0 = off).
         statistic: ``gram`` (paper), ``mean``, ``mean_cov``, ``gram_histogram``, ``mmd_linear``,
             ``mmd_poly``, ``mmd_gaussian``, ``sliced_wasserstein``, ``gaussian_w2`` (any key of
             ``statistics.STATISTICS``), or a statistic object with non-default parameters such as

@@ -34,7 +34,6 @@ FIELD_WIDTH = CONTROLS_WIDTH - 40  # px: a control inside a tab (the tab's borde
 # the weights and the statistic start at the loss's defaults (LossConfig, which synthesize's
 # keywords default to), the menus and the seed at synthesize's (synthesize_defaults).
 PANEL_STEPS, PANEL_SIZE = 100, 192
-TV_START = 1e-4  # gamma when total variation is switched on (synthesize's default is off: 0)
 
 
 class PanelForm:
@@ -89,14 +88,15 @@ class PanelForm:
         log = dict(base=10, readout_format=".3g", continuous_update=False, **field_layout())
         self.content_weight = w.FloatLogSlider(value=LossConfig.content_weight, min=-3, max=3,
                                                description="content weight α", **log)
-        self.style_weight = w.FloatLogSlider(value=LossConfig.style_weight, min=0, max=6,
+        self.style_weight = w.FloatLogSlider(value=LossConfig.style_weight, min=1, max=7,
                                              description="style weight β", **log)
-        self.tv_on = w.Checkbox(value=False, description="total variation", indent=False,
+        self.tv_on = w.Checkbox(value=LossConfig.tv_weight > 0, description="total variation", indent=False,
                                 layout=w.Layout(width="125px"))
-        self.tv_weight = w.FloatLogSlider(value=TV_START, min=-8, max=0, base=10, readout_format=".3g", disabled=True,
+        self.tv_weight = w.FloatLogSlider(value=LossConfig.tv_weight or 1e8, min=5, max=11, base=10, readout_format=".3g",
+                                          disabled=LossConfig.tv_weight == 0,
                                           continuous_update=False, description="γ", style={"description_width": "20px"},
                                           layout=w.Layout(width="240px"))
-        # Multipliers of synthesize's default w_l (proportional to 1 / N_l^2): 1 everywhere is the default.
+        # Multipliers of synthesize's default w_l (losses.config.style_layer_weights): 1 everywhere is the default.
         self.layer_weights = {layer: w.FloatSlider(value=1.0, min=0, max=4, step=0.1,
                                                    description=f"× w {layer}", continuous_update=False, **field_layout())
                               for layer in STYLE_LAYERS}
@@ -138,8 +138,8 @@ class PanelForm:
         images = w.VBox([self.content, self.content_upload, self.styles, self.style_upload, self.blend_box,
                          w.HBox([self.scale_on, self.style_scale])])
         weights = w.VBox([self.content_weight, self.style_weight, w.HBox([self.tv_on, self.tv_weight]),
-                          w.HTML("<b>style layers</b>: multiples of the default w<sub>l</sub> ∝ "
-                                 "1/N<sub>l</sub><sup>2</sup> (0 leaves a layer out)"), *self.layer_weights.values()])
+                          w.HTML("<b>style layers</b>: multiples of the default w<sub>l</sub>, which balance "
+                                 "the layers (0 leaves a layer out)"), *self.layer_weights.values()])
         run = w.VBox([self.statistic, self.init, self.init_upload, self.steps, self.size, self.seed,
                       *self.choices.values(), self.preview_width])
         command = w.VBox([w.HTML("<div style='line-height:1.4;margin-bottom:6px'>The same settings from a shell, in "
@@ -226,7 +226,8 @@ class PanelForm:
             options["content_weight"] = rounded(self.content_weight.value)
         multipliers = [self.layer_weights[layer].value for layer in layers]
         if layers and any(m != 1 for m in multipliers):
-            defaults = style_layer_weights(skeleton(), layers, None)
+            planned = skeleton(name="vgg19" if self.backbone == "auto" else self.backbone)
+            defaults = style_layer_weights(self.net if self.net is not None else planned, layers, None)
             options["layer_weights"] = [rounded(m * d) for m, d in zip(multipliers, defaults)]
         blend = [self.blend[s].value if s in self.blend else 1.0 for s in styles]
         if len(set(blend)) > 1:
