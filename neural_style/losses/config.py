@@ -30,10 +30,16 @@ TYPICAL_STYLE_LOSS: dict[str, dict[str, float]] = {
 mean of the unweighted Gram loss E_l at the start of runs on the project's images at 512 px
 (``benchmarks/layer_shares.py`` measures it)."""
 
+CONV1_1_FACTOR = 0.1
+"""conv1_1's weight relative to its calibrated one: at an equal share, conv1_1 (3 x 3 pixels)
+pulls in the painting's pixel-scale colour statistics, which total variation then fights into a
+regular lattice of coloured dots in flat areas (``benchmarks/README.md``)."""
+
 
 def style_layer_weights(backbone: VGGFeatures | None, style_layers: Sequence[str],
                         layer_weights: Sequence[float] | None) -> list[float]:
-    """Checked w_l, one per style layer; by default w_l = (1 / E-bar_l) / sum_k (1 / E-bar_k).
+    """Checked w_l, one per style layer; by default w_l = (f_l / E-bar_l) / sum_k (f_k / E-bar_k),
+    f = ``CONV1_1_FACTOR`` for conv1_1 and 1 for the other layers.
 
     ``backbone`` (for its name and channel counts) may be None when ``layer_weights`` are given.
 
@@ -43,7 +49,8 @@ def style_layer_weights(backbone: VGGFeatures | None, style_layers: Sequence[str
     (Gatys et al. rescaled their network's filters instead; ``net.rescaled``). Dividing each E_l
     by its typical size at the start, E-bar_l (``TYPICAL_STYLE_LOSS``), gives every layer a
     comparable share of the loss and of the gradient where a run begins, so the large-scale
-    structure of conv4_1 and conv5_1 and the strokes of conv1_1 all shape the image. A network
+    structure of conv4_1 and conv5_1 shapes the image as well as the strokes of conv2_1 and
+    conv3_1; conv1_1 keeps a tenth of its share (``CONV1_1_FACTOR``). A network
     without a calibration (random, torchvision, max pooling, the rescaled VGG) gets
     ``inverse_square_weights``.
     """
@@ -55,7 +62,7 @@ def style_layer_weights(backbone: VGGFeatures | None, style_layers: Sequence[str
         typical = TYPICAL_STYLE_LOSS.get(info.name, {}) if info.pooling == "avg" and not info.normalized else {}
         if not all(layer in typical for layer in style_layers):
             return inverse_square_weights(net, style_layers)
-        inverse = [1.0 / typical[layer] for layer in style_layers]
+        inverse = [(CONV1_1_FACTOR if layer == "conv1_1" else 1.0) / typical[layer] for layer in style_layers]
         layer_weights = [w / sum(inverse) for w in inverse]
     weights = list(layer_weights)
     if len(weights) != len(style_layers):
