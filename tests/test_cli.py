@@ -373,6 +373,6 @@ def test_progress_lines_on_a_log_and_image_k_of_n(pictures: dict[str, Path], tmp
                    "--size", "32", "--steps", "20", "--optimizer", "adam", cwd=tmp_path)  # Adam never ends early
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if ": evaluation " in line]
-    assert lines[0].startswith("neural-style: a.png (image 1 of 2): evaluation 1 of 20, loss ")
+    assert lines[0].startswith("neural-style: a.png (image 1 of 2): evaluation 1 of 20, best loss ")
     assert [line.split(": evaluation ")[1].split(" of")[0] for line in lines if "image 2 of 2" in line] == \
         ["1", "3", "5", "7", "9", "11", "13", "15", "17", "19", "20"]
