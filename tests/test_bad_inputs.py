@@ -1277,7 +1277,7 @@ ADAM = ["--optimizer", "adam"]  # never ends before its budget: the frames' step
 
 
 def test_frames_in_an_output_folder_the_command_creates(tmp_path, style):
-    """The README's folder example with frames: OUT/ does not exist yet; each result gets OUT/STEM-steps/."""
+    """docs/usage.md's folder example with frames: OUT/ does not exist yet; each result gets OUT/STEM-steps/."""
     photos = tmp_path / "photos"
     photos.mkdir()
     for i, name in enumerate(["a.png", "b.png"]):

@@ -50,7 +50,7 @@ class ImageNotice(UserWarning):
 
 
 # Above this long side, load_image(path) without a size says that the image is kept at full size:
-# time and memory of a synthesis grow with the pixel count (README.md gives the times per size).
+# time and memory of a synthesis grow with the pixel count (docs/performance.md gives the times per size).
 LARGE_SIDE = 1024
 # A pipe (``<(...)``, /dev/stdin, a named FIFO) is read without blocking: with nothing writing to it
 # the read is refused at once; a writer that stays silent this long, or sends more, is refused too.

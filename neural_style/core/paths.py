@@ -14,15 +14,16 @@ from typing import Any, Sequence
 
 def portable_path(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> str:
     """``path`` relative to ``root`` (default: the current folder) with ``/`` separators when it
-    lies inside it, else the file's name alone.
+    lies inside it, else the file's name alone. Links are not followed: ``images/x.png`` stays that
+    when ``images`` links elsewhere.
 
     >>> portable_path("/home/ada/project/images/cat.png", "/home/ada/project")
     'images/cat.png'
     >>> portable_path("/home/ada/Downloads/cat.png", "/home/ada/project")
     'cat.png'
     """
-    base = Path(root if root is not None else Path.cwd()).resolve()
-    full = (base / Path(path).expanduser()).resolve()
+    base = Path(os.path.abspath(root if root is not None else Path.cwd()))
+    full = Path(os.path.abspath(base / Path(path).expanduser()))  # ``..`` folded, links kept as named
     try:
         return full.relative_to(base).as_posix()
     except ValueError:
