@@ -38,6 +38,8 @@ from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
+from ipykernel.ipkernel import IPythonKernel  # noqa: E402
+
 from neural_style.app.notebook.publish import publish  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,8 +81,10 @@ def write_notebook(folder: Path) -> None:
         Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(folder / "images" / name)
     cells = [{"cell_type": "code", "execution_count": None, "id": f"cell{i}", "metadata": {}, "outputs": [],
               "source": s} for i, s in enumerate(CELLS)]
+    # the language_info this environment's kernel reports, as an executed notebook holds it
     notebook = {"cells": cells, "nbformat": 4, "nbformat_minor": 5,
-                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}}
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                             "language_info": IPythonKernel.language_info}}
     (folder / "unpublished.ipynb").write_text(json.dumps(notebook))
     (folder / "panel.ipynb").write_text(json.dumps(publish(notebook)))
 
