@@ -152,7 +152,7 @@ def button(driver: Any, label: str) -> Any:
 
 def status(driver: Any) -> str:
     lines = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".widget-html-content div")
-             if "overflow-wrap" in (e.get_attribute("style") or "")]
+             if "overflow-wrap:anywhere" in (e.get_attribute("style") or "").replace(" ", "")]
     return lines[0] if lines else ""
 
 
