@@ -1,13 +1,16 @@
 # Three commands for a fresh clone:
 #   make notebook   set up .venv, then execute style_transfer.ipynb top to bottom in place
 #   make test       set up .venv, then run the test suite
-#   make lab        set up .venv and JupyterLab in it, then open the notebook (LAB_ARGS=--no-browser on a server)
+#   make lab        set up .venv and JupyterLab in it, then open the notebook (LAB_ARGS=--no-browser on a server:
+#                   the address it prints opens style_transfer.ipynb)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 LAB_READY := $(VENV)/.lab-ready
 LAB_ARGS ?=
+# JupyterLab refuses to run as root (Docker, many cloud machines) unless told to.
+LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 .PHONY: setup notebook test lab clean
 
@@ -24,9 +27,11 @@ $(READY): requirements.txt pyproject.toml
 	touch $(READY)
 
 # Executed into a temporary file that replaces the notebook only when every cell ran: a failed or
-# interrupted run leaves the committed notebook as it was (and its partial copy for a look).
+# interrupted run leaves the committed notebook as it was (and its partial copy for a look). The
+# publish step writes the kernel's own kernelspec, so that JupyterLab opens it unmodified.
 notebook: $(READY)
 	$(BIN)/papermill --cwd . style_transfer.ipynb style_transfer.run.ipynb
+	$(BIN)/python -m neural_style.app.notebook.publish style_transfer.run.ipynb
 	mv style_transfer.run.ipynb style_transfer.ipynb
 
 test: $(READY)
@@ -37,8 +42,9 @@ $(LAB_READY): $(READY) requirements-lab.txt
 	$(BIN)/python -m pip install --quiet -r requirements-lab.txt
 	touch $(LAB_READY)
 
+# The default address is the notebook itself, so the address printed with --no-browser opens it too.
 lab: $(LAB_READY)
-	$(BIN)/jupyter lab $(LAB_ARGS) style_transfer.ipynb
+	$(BIN)/jupyter lab $(LAB_ROOT) --LabApp.default_url=/lab/tree/style_transfer.ipynb $(LAB_ARGS)
 
 clean:
 	rm -rf $(VENV)

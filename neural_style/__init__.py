@@ -9,8 +9,8 @@
 The layers, each a subpackage: ``core`` (checks, devices, image files) -> ``net`` (VGG and its
 weights) -> ``losses`` (statistics and the loss configuration) -> ``optim`` (the run machinery,
 the optimisers) -> the methods ``synthesis``, ``adversarial``, ``texture_nets`` -> ``app`` (the
-command lines and the notebook's panel). This module is the one import surface of the notebook
-and the README; the notebook's front end (``show_panel``, ``image_grid``, ``loss_curves``,
+command lines and the notebook's panel). This module is the one import surface of the notebooks
+and of docs/library.md; the notebook's front end (``show_panel``, ``image_grid``, ``loss_curves``,
 ``save_figure``, ``check_notebook_parameters``) is imported when first used, since most of it
 needs ipywidgets or matplotlib.
 """

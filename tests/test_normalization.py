@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -150,7 +151,8 @@ def test_shipped_means_need_no_checkout_and_refuse_other_weights(paper_networks,
     other = tmp_path / "other_weights.bin"
     other.write_bytes(b"other weights")
     renamed = copy.copy(paper_networks["avg"])
-    renamed.info = dataclasses.replace(renamed.info, weights=str(other))
+    renamed.info = dataclasses.replace(renamed.info, weights=other.name, weights_path=str(other),
+                                       weights_sha256=hashlib.sha256(other.read_bytes()).hexdigest())
     assert normalization.shipped_means(renamed) is None
     assert normalization.shipped_means(load_backbone("random", seed=0)) is None
     with pytest.raises(FileNotFoundError, match="No calibration images"):

@@ -7,6 +7,7 @@ import datetime
 import html
 import inspect
 import io
+import itertools
 import math
 import re
 import shlex
@@ -25,7 +26,7 @@ from neural_style.app.notebook import form as panel_form  # noqa: E402
 from neural_style.app.notebook import panel as panel_module  # noqa: E402
 from neural_style.app.notebook.form import PREVIOUS, TEXTURE  # noqa: E402
 from neural_style.app.notebook.panel import StylePanel, show_panel  # noqa: E402
-from neural_style.app.notebook.view import copy_button, front_end_connected, loss_curve_svg, status_html, uploaded_files  # noqa: E402
+from neural_style.app.notebook.view import command_html, copy_button, front_end_connected, loss_curve_svg, status_html, uploaded_files  # noqa: E402
 from neural_style.core.images import load_image, read_metadata  # noqa: E402
 from neural_style.losses.config import STYLE_LAYERS, LossConfig
 from neural_style.losses.statistics import STATISTICS  # noqa: E402
@@ -142,7 +143,7 @@ def test_blend_weights_one_slider_per_chosen_style(net, images: Path, tmp_path: 
     assert "blend_weights" not in panel.settings().options  # equal weights are the default
     sliders[0].value = 3.0
     assert panel.settings().options["blend_weights"] == [3.0, 1.0]
-    assert "--blend 3 1" in panel.command.value
+    assert "--blend 3 1" in panel.command_text
     panel.styles.value = (images / "brick.png",)
     assert panel.blend_box.children == () and "blend_weights" not in panel.settings().options
     panel.styles.value = two
@@ -185,10 +186,10 @@ def test_uploads_are_stored_and_offered_everywhere(net, images: Path, tmp_path: 
     panel.init_upload.value = upload_value("start.png", data)
     assert panel.init.value == tmp_path / "results" / "uploads" / "start.png"
     assert panel.settings().init_image == panel.init.value and "init" not in panel.settings().options
-    assert f"--init-image {panel.init.value}" in panel.command.value
+    assert f"--init-image {panel.init.value}" in panel.command_text
     panel.style_upload.value = upload_value("s1.png", data) + upload_value("s2.png", data)
     assert [p.name for p in panel.styles.value] == ["s1.png", "s2.png"]
-    assert panel.settings().describe()["style_files"] == [str(p) for p in panel.styles.value]
+    assert panel.settings().describe()["style_files"] == ["s1.png", "s2.png"]  # outside the project: names
 
 
 def test_a_bad_upload_names_the_upload_not_a_file(net, images: Path, tmp_path: Path) -> None:
@@ -210,17 +211,22 @@ def test_run_button_path_preview_curve_and_save(net, images: Path, tmp_path: Pat
     assert panel.result is not None and len(panel.result.history) == 4
     assert panel.progress.value == 4 and "done" in panel.status.value
     assert panel.preview.layout.display is None and Image.open(io.BytesIO(panel.preview.value)).width == 48
-    assert panel.curve.value.count("<polyline") == 1 and "over 4 evaluations" in panel.curve.value
+    assert panel.curve.value.count("<polyline") == 1 and "after 4 evaluations" in panel.curve.value
     assert panel.run_button.disabled is False and panel.stop_button.disabled and not panel.save_button.disabled
     panel.preview_width.value = 256
     assert Image.open(io.BytesIO(panel.preview.value)).width == 256
 
+    proposed = shlex.split(panel.command_text)
     first = panel.save()
+    assert proposed[proposed.index("-o") + 1] == str(first)  # the Command tab names the file Save writes
+    proposed = shlex.split(panel.command_text)
     second = panel.save()
-    assert first.name == "panel_chelsea_great_wave.png" and second.name == "panel_chelsea_great_wave_2.png"
+    assert proposed[proposed.index("-o") + 1] == str(second)
+    assert first.name == "panel_chelsea_great_wave_64px.png" and second.name == "panel_chelsea_great_wave_64px_2.png"
     meta = read_metadata(first)
-    assert meta["num_steps"] == 4 and "stopped" not in meta and meta["content_file"] == str(images / "chelsea.png")
-    assert meta["style_files"] == [str(images / "great_wave.jpg")] and meta["backbone"]["name"] == "random"
+    # the images lie outside the project (the current folder): the metadata names the files alone
+    assert meta["num_steps"] == 4 and "stopped" not in meta and meta["content_file"] == "chelsea.png"
+    assert meta["style_files"] == ["great_wave.jpg"] and meta["backbone"]["name"] == "random"
     assert shlex.split(meta["command"])[-4:] == ["--arch", "vgg16", "--steps", "4"]
     torch.testing.assert_close(load_image(first), load_image(second))
 
@@ -231,8 +237,9 @@ def test_stopped_run_is_saved_with_the_evaluations_done(net, images: Path, tmp_p
     stop_at(panel, 3)
     panel.start()
     panel.wait(timeout=120)
-    assert panel.result is not None and panel.result.stopped == "stopped by the callback"
-    assert len(panel.result.history) == 3 and "stopped" in panel.status.value
+    assert panel.result is not None and panel.result.stopped == "stopped by the user"
+    assert len(panel.result.history) == 3 and panel.status.value.count("stopped") == 1
+    assert "callback" not in panel.status.value
     assert torch.isfinite(panel.result.image).all() and not panel.save_button.disabled
     meta = read_metadata(panel.save())
     assert meta["num_steps"] == 3 and meta["num_steps_requested"] == 200 and meta["stopped"] == panel.result.stopped
@@ -281,14 +288,19 @@ def test_long_errors_wrap_inside_the_panel() -> None:
 def test_the_command_tab_follows_the_widgets(net, images: Path, tmp_path: Path) -> None:
     panel = StylePanel(net, images, tmp_path / "results")
     panel.statistic.value = "mean"
-    command = panel.command.value
+    command = panel.command_text
     assert "--statistic mean" in command and "--size 192" in command
     args = cli.build_parser().parse_args(shlex.split(command)[1:])
     assert args.statistic == "mean" and args.output == tmp_path / "results" / "panel_chelsea_great_wave_192px.png"
     panel.command_size.value = 1024
-    assert "--size 1024" in panel.command.value and "_1024px.png" in panel.command.value
+    assert "--size 1024" in panel.command_text and "_1024px.png" in panel.command_text
     data_text = re.search(r'data-text="([^"]*)"', panel.copy.value).group(1)
-    assert html.unescape(data_text) == panel.command.value
+    assert html.unescape(data_text) == panel.command_text
+    panel.save_name.value = "my cat.png"  # a typed name: Save writes my_cat.png, and the command says so
+    assert panel.save_path() == tmp_path / "results" / "my_cat.png"
+    assert f"-o {tmp_path / 'results' / 'my_cat_1024px.png'} " in panel.command_text
+    panel.command_size.value = 0
+    assert f"-o {panel.save_path()} " in panel.command_text
 
 
 def test_panel_loads_its_own_network(images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -299,10 +311,10 @@ def test_panel_loads_its_own_network(images: Path, tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(panel_module, "load_backbone",
                         lambda name, **kw: loads.append(name) or real(name, arch="vgg16", **kw))
     panel = tiny(StylePanel(None, images, tmp_path, backbone="random"), steps=2)
-    assert "--backbone random" in panel.command.value and "--arch" not in panel.command.value
+    assert "--backbone random" in panel.command_text and "--arch" not in panel.command_text
     panel.start()
     panel.wait(timeout=120)
-    assert panel.error == "" and panel.net is not None and "--arch vgg16" in panel.command.value
+    assert panel.error == "" and panel.net is not None and "--arch vgg16" in panel.command_text
     again = tiny(StylePanel(None, images, tmp_path, backbone="random"), steps=1)
     again.start()
     again.wait(timeout=120)
@@ -329,17 +341,30 @@ def test_showing_a_panel_again_stops_the_old_run(net, images: Path, tmp_path: Pa
     assert show_panel(images, tmp_path, net=net) is None and panel_module._shown == []
 
 
-def test_loss_curve_svg_draws_every_finite_loss_on_a_log_axis() -> None:
+def test_loss_curve_svg_draws_the_lowest_loss_so_far_on_a_log_axis() -> None:
+    """A line search's trial (1e6 here) neither shows nor sets the axis: the curve is the running
+    minimum (itertools.accumulate as reference), the axis spans the first to the lowest loss."""
     assert loss_curve_svg([]) == "" and loss_curve_svg([5.0]) == ""
-    losses = [100.0, 10.0, math.nan, 1.0]
+    losses = [100.0, 10.0, math.nan, 1e6, 1.0]
     svg = loss_curve_svg(losses, width=200, height=100)
     points = [tuple(map(float, p.split(","))) for p in
               re.search(r"<polyline points='([^']*)'", svg).group(1).split()]
-    assert len(points) == 3  # the NaN is left out
-    (x0, y0), (x1, y1), (x3, y3) = points
-    assert x0 < x1 < x3 and y0 < y1 < y3  # falling loss: the line goes down the picture
-    assert y1 - y0 == pytest.approx(y3 - y1)  # log axis: each factor 10 the same height
-    assert ">100<" in svg and ">1<" in svg and "last 1" in svg
+    best = list(itertools.accumulate([100.0, 10.0, math.inf, 1e6, 1.0], min))
+    assert len(points) == len(best) == 5
+    ys = [y for _, y in points]
+    assert ys[1] == ys[2] == ys[3] and ys[0] < ys[1] < ys[4]  # flat through the NaN and the trial
+    assert ys[1] - ys[0] == pytest.approx(ys[4] - ys[1])  # log axis: each factor 10 the same height
+    assert ">100<" in svg and ">1<" in svg and "1e+06" not in svg and "after 5 evaluations" in svg
+    assert min(y for _, y in points) >= 8 and max(y for _, y in points) <= 100 - 18  # inside the frame
+
+
+def test_command_box_breaks_lines_only_between_words() -> None:
+    """Each word of the command is one unbreakable span, and the words read back as the command."""
+    text = "neural-style images/chelsea.png 'my style.jpg' -o results/x_1024px.png --size 1024 --tv-weight 1e-4"
+    box = command_html(text)
+    words = re.findall(r"<span style='white-space:nowrap'>([^<]*)</span>", box)
+    assert shlex.split(html.unescape(" ".join(words))) == shlex.split(text)
+    assert "--size" in words and "--tv-weight" in words and "word-break:normal" in box
 
 
 def test_copy_button_carries_any_text() -> None:

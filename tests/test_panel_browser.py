@@ -1,7 +1,9 @@
 """The panel in a real browser: JupyterLab from this environment and headless Chromium driven by
-Selenium, in a laptop's 1366 x 768 window. The panel's cell runs alone in a fresh kernel, the
-preview sits beside the controls (also under a long error), Stop ends a run, and running the
-cell again ends the old panel's run.
+Selenium, in a laptop's 1366 x 768 window with the file browser open. The panel's cell runs alone
+in a fresh kernel, the preview sits beside the controls (also under a long error), the buttons,
+Save's file name and the loss curve fit the screen, Stop ends a run and says so, the command box
+never breaks an option, running the cell again ends the old panel's run, and a published notebook
+opens unmodified. With ``NEURAL_STYLE_SCREENSHOTS=FOLDER`` the test leaves screenshots there.
 
 Needs ``jupyterlab`` (``make lab`` installs it), ``selenium``, and Chromium with its driver
 (Debian: ``apt-get install chromium chromium-driver``); skipped where any of them is missing.
@@ -36,6 +38,10 @@ from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
+from ipykernel.ipkernel import IPythonKernel  # noqa: E402
+
+from neural_style.app.notebook.publish import publish  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "panel-test"
 CELLS = [
@@ -48,8 +54,17 @@ CELLS = [
 GEOMETRY = """
 const box = e => { if (!e) return null; const b = e.getBoundingClientRect();
                    return [b.left, b.top, b.right, b.bottom]; };
-return {width: window.innerWidth, tabs: box(document.querySelector('.widget-tab')),
-        preview: box([...document.querySelectorAll('.widget-image')].find(i => i.offsetWidth))};
+const save = [...document.querySelectorAll('button')].find(b => b.textContent.trim() === 'Save PNG');
+return {width: window.innerWidth, height: window.innerHeight, tabs: box(document.querySelector('.widget-tab')),
+        preview: box([...document.querySelectorAll('.widget-image')].find(i => i.offsetWidth)),
+        curve: box(document.querySelector("svg[aria-label='loss curve']")), save: box(save),
+        name: box(save && save.parentElement.querySelector('input')),
+        files: box(document.querySelector('.jp-FileBrowser'))};
+"""
+# Every word of the command box on one line: a word split by the browser has two client rectangles.
+BROKEN_WORDS = """
+return [...document.querySelectorAll('.neural-style-command span')]
+    .filter(s => s.getClientRects().length > 1).map(s => s.textContent);
 """
 
 
@@ -64,11 +79,14 @@ def write_notebook(folder: Path) -> None:
     rng = np.random.default_rng(0)
     for name, shape in (("chelsea.png", (48, 64, 3)), ("great_wave.jpg", (64, 64, 3))):
         Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(folder / "images" / name)
-    cells = [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": s}
-             for s in CELLS]
+    cells = [{"cell_type": "code", "execution_count": None, "id": f"cell{i}", "metadata": {}, "outputs": [],
+              "source": s} for i, s in enumerate(CELLS)]
+    # the language_info this environment's kernel reports, as an executed notebook holds it
     notebook = {"cells": cells, "nbformat": 4, "nbformat_minor": 5,
-                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}}
-    (folder / "panel.ipynb").write_text(json.dumps(notebook))
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                             "language_info": IPythonKernel.language_info}}
+    (folder / "unpublished.ipynb").write_text(json.dumps(notebook))
+    (folder / "panel.ipynb").write_text(json.dumps(publish(notebook)))
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +152,37 @@ def button(driver: Any, label: str) -> Any:
 
 def status(driver: Any) -> str:
     lines = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".widget-html-content div")
-             if "overflow-wrap" in (e.get_attribute("style") or "")]
+             if "overflow-wrap:anywhere" in (e.get_attribute("style") or "").replace(" ", "")]
     return lines[0] if lines else ""
+
+
+def screenshot(driver: Any, name: str) -> None:
+    """Leave a screenshot in $NEURAL_STYLE_SCREENSHOTS, when set, to look at."""
+    folder = os.environ.get("NEURAL_STYLE_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(Path(folder) / f"{name}.png"))
+
+
+def panel_at_the_top(driver: Any) -> dict[str, Any]:
+    """The panel's boxes once its top is scrolled to the top of the notebook."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'start'})",
+                          driver.find_element(By.CSS_SELECTOR, ".widget-tab"))
+    time.sleep(0.5)
+    return driver.execute_script(GEOMETRY)
+
+
+def open_notebook(driver: Any, url: str) -> None:
+    driver.get(url)
+    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .cm-content"), 120)
+    wait_for(lambda: "Idle" in driver.find_element(By.CSS_SELECTOR, ".jp-StatusBar-Widget").text, 60)
+
+
+def modified(driver: Any, name: str) -> bool:
+    """Whether JupyterLab marks the notebook ``name``'s tab as modified."""
+    return bool(driver.execute_script(
+        "return [...document.querySelectorAll('.lm-TabBar-tab.jp-mod-dirty')].some(t => t.textContent.includes("
+        "arguments[0]))", name))
 
 
 def side_by_side(driver: Any) -> bool:
@@ -146,10 +193,18 @@ def side_by_side(driver: Any) -> bool:
     return box["preview"][0] >= box["tabs"][2] and box["preview"][2] <= box["width"]
 
 
+def test_a_published_notebook_opens_unmodified(lab: str, browser: Any) -> None:
+    """JupyterLab writes the kernel's kernelspec on opening: the published one is already that, the
+    one papermill leaves ("Python 3") is not (the control that shows the check can fail)."""
+    open_notebook(browser, lab)
+    time.sleep(3)  # the kernel's info has come back: what JupyterLab changes is changed by now
+    assert not modified(browser, "panel.ipynb")
+    open_notebook(browser, lab.replace("panel.ipynb", "unpublished.ipynb"))
+    assert wait_for(lambda: modified(browser, "unpublished.ipynb"), 20)
+
+
 def test_panel_in_a_browser_at_1366_px(lab: str, browser: Any) -> None:
-    browser.get(lab)
-    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .cm-content"), 120)
-    wait_for(lambda: "Idle" in browser.find_element(By.CSS_SELECTOR, ".jp-StatusBar-Widget").text, 60)
+    open_notebook(browser, lab)
     run_cell(browser, 0)  # alone, in a fresh kernel
     wait_for(lambda: button(browser, "Run"), 120)
     run_cell(browser, 1)
@@ -157,8 +212,24 @@ def test_panel_in_a_browser_at_1366_px(lab: str, browser: Any) -> None:
     button(browser, "Run").click()
     wait_for(lambda: status(browser).startswith("evaluation") and "evaluation 1 " not in status(browser), 180)
     assert side_by_side(browser)
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "svg[aria-label='loss curve']"), 60)
+    box = panel_at_the_top(browser)
+    screenshot(browser, "panel_running")
+    assert box["files"] is not None and box["files"][2] > box["files"][0] > -1  # the file browser is open
+    for part in ("curve", "save", "name"):  # on the screen without scrolling past the panel's top
+        assert box[part] is not None and box[part][3] <= box["height"], (part, box)
     button(browser, "Stop").click()
     assert wait_for(lambda: status(browser).startswith("stopped"), 60)
+    assert "callback" not in status(browser)
+
+    tab = next(t for t in browser.find_elements(By.CSS_SELECTOR, ".widget-tab .lm-TabBar-tab")
+               if t.text.strip() == "Command")
+    tab.click()
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".neural-style-command span"), 30)
+    panel_at_the_top(browser)
+    screenshot(browser, "panel_command")
+    words = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".neural-style-command span")]
+    assert "--size" in words and browser.execute_script(BROKEN_WORDS) == []
 
     run_cell(browser, 3)  # a long error line must not push the preview below the controls
     wait_for(lambda: "ImageLoadError" in status(browser), 30)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Sequence, cast
+from typing import Any, Literal, Sequence, cast
 
 import torch
 from torch import Tensor, nn
@@ -39,7 +39,7 @@ from ..losses.config import CONTENT_LAYERS, STYLE_LAYERS, style_layer_weights
 from ..losses.moments import feature_covariance, feature_mean
 from ..losses.statistics import content_loss
 from ..net.vgg import VGGFeatures, check_backbone
-from ..optim.record import BUDGET, Record, RunResult, StepInfo, Stop, StopRun, warn_if_early
+from ..optim.record import BUDGET, Callback, Record, RunResult, Stop, StopRun, warn_if_early
 from ..synthesis.objective import initial_image
 from .discriminators import DISCRIMINATORS, discriminator_accuracy, discriminator_loss, generator_loss, moment_distances
 
@@ -244,7 +244,7 @@ def adversarial_synthesis(
     lr: float = 0.05,
     seed: int = 0,
     init: Init = "auto",
-    callback: Callable[[StepInfo], bool | None] | None = None,
+    callback: Callback | None = None,
     track_moments: bool = True,
 ) -> AdversarialResult:
     """Texture synthesis or style transfer against per-layer pixel-level discriminators.

@@ -21,11 +21,13 @@ from ..optim.record import StepInfo
 
 
 class Bar:
-    """A tqdm bar labelled ``description`` with the current loss, drawn only when ``enabled``.
+    """A tqdm bar labelled ``description``, drawn only when ``enabled``.
 
     ``terminal=True`` draws on stderr with a plain-text bar (the commands); otherwise
     ``tqdm.auto`` picks a notebook widget when one can be shown. Called with a ``StepInfo``
-    (synthesis), or through ``update`` by loops that count other steps (generator training).
+    (synthesis), it shows the evaluation count and the best loss so far, never a line search's
+    trial loss (which can be far above it and would look like divergence); loops that count other
+    steps (generator training) call ``update`` with their step's loss.
     """
 
     def __init__(self, description: str = "", enabled: bool = True, *, terminal: bool = False,
@@ -35,16 +37,16 @@ class Bar:
         self.widget: Any = None  # the notebook output that holds the widget, replaced when the bar closes
 
     def __call__(self, info: StepInfo) -> None:
-        self.update(info.step, info.num_steps, info.loss)
+        self.update(info.step, info.num_steps, info.best_loss, label="best loss")
 
-    def update(self, step: int, total: int, loss: float) -> None:
-        """Show step ``step`` (1-based) of ``total`` with its loss."""
+    def update(self, step: int, total: int, loss: float, *, label: str = "loss") -> None:
+        """Show step ``step`` (1-based) of ``total`` with ``loss`` after ``label``."""
         if not self.enabled:
             return
         if self.bar is None:
             self.bar = self._open(total)
         self.bar.update(step - self.bar.n)
-        self.bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+        self.bar.set_postfix_str(f"{label}={loss:.4g}", refresh=False)
 
     def _open(self, total: int) -> Any:
         if not self.terminal:
@@ -134,14 +136,15 @@ class Progress(Bar):
 
 
 class LogLines:
-    """``label: evaluation N of T, loss L, S s`` on stderr every tenth of the budget."""
+    """``label: evaluation N of T, best loss L, S s`` on stderr every tenth of the budget (the
+    lowest loss so far, as the bar shows it)."""
 
     def __init__(self, label: str) -> None:
         self.label, self.next_step, self.start = label, 1, time.perf_counter()
 
     def __call__(self, info: StepInfo) -> None:
         if info.step >= self.next_step or info.step == info.num_steps:
-            print(f"{self.label}: evaluation {info.step} of {info.num_steps}, loss {info.loss:.4g}, "
+            print(f"{self.label}: evaluation {info.step} of {info.num_steps}, best loss {info.best_loss:.4g}, "
                   f"{time.perf_counter() - self.start:.0f} s", file=sys.stderr, flush=True)
             self.next_step = info.step + max(1, info.num_steps // 10)
 

@@ -25,6 +25,7 @@ from torch.nn import functional as F
 from .checks import check_image, check_integer
 from .devices import InsufficientMemoryError, available_bytes
 from .outputs import check_name_lengths, write_atomically
+from .paths import metadata_value
 from .pngdata import png_data_problem
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -49,7 +50,7 @@ class ImageNotice(UserWarning):
 
 
 # Above this long side, load_image(path) without a size says that the image is kept at full size:
-# time and memory of a synthesis grow with the pixel count (README.md gives the times per size).
+# time and memory of a synthesis grow with the pixel count (docs/performance.md gives the times per size).
 LARGE_SIDE = 1024
 # A pipe (``<(...)``, /dev/stdin, a named FIFO) is read without blocking: with nothing writing to it
 # the read is refused at once; a writer that stays silent this long, or sends more, is refused too.
@@ -315,7 +316,9 @@ def save_image(image: Tensor, path: str | Path, metadata: Mapping[str, Any] | No
                *, overwrite: bool = False) -> Path:
     """Write a PNG atomically (temporary file, then rename), with ``metadata`` as text chunks.
 
-    Each value is stored as JSON text under its key, so ``read_metadata`` returns the same values.
+    Each value is stored as JSON text under its key, so ``read_metadata`` returns the same values;
+    a ``Path`` is stored as ``paths.portable_path`` writes it (relative to the project, or its name),
+    so that a published result names no machine's folders.
     A key must be a PNG keyword (``check_metadata_key``): a key that is not is refused with
     ValueError before anything is written, rather than renamed, so what is read back is what was
     given.
@@ -332,7 +335,7 @@ def save_image(image: Tensor, path: str | Path, metadata: Mapping[str, Any] | No
     image = check_image(image, "The image to save", clamp=True)
     info = PngImagePlugin.PngInfo()
     for key, value in (metadata or {}).items():
-        info.add_itxt(check_metadata_key(key), json.dumps(value, default=str))
+        info.add_itxt(check_metadata_key(key), json.dumps(value, default=metadata_value))
     check_name_lengths(path)
     if os.path.lexists(path) and not overwrite:  # refused before encoding; write_atomically checks again
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it, or choose another name.")

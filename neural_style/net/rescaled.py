@@ -157,8 +157,8 @@ def cache_dir() -> Path:
 def _cache_key(backbone: VGGFeatures, files: Sequence[Path], size: int) -> str:
     digest = hashlib.sha256()
     info = backbone.info
-    digest.update(json.dumps([info.name, info.arch, info.weights, info.pooling, size]).encode())
-    weights = Path(info.weights)
+    digest.update(json.dumps([info.name, info.arch, info.weights_path or info.weights, info.pooling, size]).encode())
+    weights = Path(info.weights_path)
     if weights.is_file():
         stat = weights.stat()
         digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
@@ -196,8 +196,7 @@ def _write_cache(path: Path, content: dict) -> None:
 
 def weights_digest(backbone: VGGFeatures) -> str | None:
     """SHA-256 of the backbone's weights file, or None when its weights are not a file."""
-    path = Path(backbone.info.weights)
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    return backbone.info.weights_sha256 or None
 
 
 def shipped_means(backbone: VGGFeatures) -> dict[str, Tensor] | None:

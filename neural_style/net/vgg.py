@@ -21,7 +21,7 @@ Weight sources (``weights.py``; ``loading.load_backbone(name)`` chooses among th
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable, Literal, Sequence, cast
 
 import torch
@@ -70,13 +70,18 @@ class BackboneInfo:
     Attributes:
         name: the weight source's name (``vgg19``, ``vgg19-torchvision``, ``random``).
         arch: ``vgg16`` or ``vgg19``.
-        weights: where the weights came from (a file path, or ``random(seed=0)``).
+        weights: where the weights came from: the file's name (never its folder, so that a
+            result's metadata names no machine's paths), or ``random(seed=0)``.
         pooling: ``avg`` or ``max``.
         source: what the network is, in words (which training, which conversion).
         reason: why this backbone was chosen (set by ``auto``), else empty.
         feature_scale: factor applied to every activation (see ``weights.VGG19_FEATURE_SCALE``).
         normalized: whether the weights were rescaled so that every convolution's mean
             activation on calibration images is 1 (``rescaled.py``).
+        weights_sha256: the SHA-256 of the weights file (hex), which identifies it wherever it
+            lies; empty for random weights.
+        weights_path: where the file lies on this machine, for this process only: never in
+            ``as_dict`` (the metadata) nor in the text of ``str``.
     """
 
     name: str
@@ -87,11 +92,15 @@ class BackboneInfo:
     reason: str = ""
     feature_scale: float = 1.0
     normalized: bool = False
+    weights_sha256: str = ""
+    weights_path: str = field(default="", compare=False, repr=False)
 
     def as_dict(self) -> dict[str, str | float]:
-        """The fields that say something: no empty text, no feature scale of 1, not normalised."""
-        defaults = {"source": "", "reason": "", "feature_scale": 1.0, "normalized": False}
-        return {k: v for k, v in asdict(self).items() if k not in defaults or v != defaults[k]}
+        """The fields that say something (no empty text, no feature scale of 1, not normalised),
+        without the local ``weights_path``: what a result's metadata records."""
+        defaults = {"source": "", "reason": "", "feature_scale": 1.0, "normalized": False, "weights_sha256": ""}
+        return {k: v for k, v in asdict(self).items()
+                if k != "weights_path" and (k not in defaults or v != defaults[k])}
 
     def __str__(self) -> str:
         normalized = ", normalised to mean activation 1" if self.normalized else ""

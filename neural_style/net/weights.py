@@ -4,6 +4,8 @@ names its source."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib.util
 import socket
 import urllib.parse
@@ -31,6 +33,28 @@ TORCHVISION_VGG19_SOURCE = "torchvision's retrained ImageNet VGG19 (IMAGENET1K_V
 # multiplying torchvision's activations by this factor puts them on the scale the paper's weights
 # were chosen for (style ~ F^4 and content ~ F^2 would otherwise shift alpha / beta by 58^2).
 VGG19_FEATURE_SCALE = 255.0 * sum(IMAGENET_STD) / 3
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file (hex), computed once per file version (path, size, modification time)."""
+    stat = path.stat()
+    return _sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_info(name: str, arch: str, path: Path, pooling: Pooling, source: str, *,
+              feature_scale: float = 1.0) -> BackboneInfo:
+    """The ``BackboneInfo`` of weights read from ``path``: recorded by the file's name and SHA-256."""
+    return BackboneInfo(name, arch, path.name, pooling, source, feature_scale=feature_scale,
+                        weights_sha256=file_sha256(path), weights_path=str(path))
 
 
 def _convs(model: VGGFeatures) -> list[nn.Conv2d]:
@@ -101,8 +125,8 @@ def load_torchvision_vgg19(weights_path: str | Path | None = None, *, pooling: P
                            "torchvision state dict; load it with the backbone vgg19 (--backbone vgg19).")
     features = {k: v for k, v in state.items() if isinstance(k, str) and k.startswith("features.")}
     del state  # the classifier is 90% of the file: drop it at once
-    info = BackboneInfo("vgg19-torchvision", "vgg19", str(path), pooling, TORCHVISION_VGG19_SOURCE,
-                        feature_scale=VGG19_FEATURE_SCALE)
+    info = file_info("vgg19-torchvision", "vgg19", path, pooling, TORCHVISION_VGG19_SOURCE,
+                     feature_scale=VGG19_FEATURE_SCALE)
     model = VGGFeatures("vgg19", ImageNetNormalize(), info)
     _load_checked(model, features, path, _vgg19_hint(path))
     return model
@@ -181,7 +205,7 @@ def load_caffe_vgg19(weights_path: str | Path | None = None, *, pooling: Pooling
     if "features.0.weight" in state:
         raise WeightsError(f"{path} is a torchvision state dict, not {CAFFE_VGG19_PACKAGE}'s quantised VGG19; load "
                            "it with the backbone vgg19-torchvision (--backbone vgg19-torchvision).")
-    info = BackboneInfo("vgg19", "vgg19", str(path), pooling, CAFFE_VGG19_SOURCE)
+    info = file_info("vgg19", "vgg19", path, pooling, CAFFE_VGG19_SOURCE)
     model = VGGFeatures("vgg19", CaffeNormalize(), info)
     for conv, key in zip(_convs(model), _caffe_keys()):
         indices, table, bias = (state.get(key + suffix) for suffix in ("_W_q", "_W_table", "_b"))

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from ..core.checks import check_integer, check_positive
 from .lbfgsb import CHUNK_ALL, minimize_lbfgsb
-from .record import BUDGET, Evaluator, LossFunction, Record, RunOutcome, StepInfo, Stop, StopRun
+from .record import BUDGET, Callback, Evaluator, LossFunction, Record, RunOutcome, Stop, StopRun
 
 OptimizerName = Literal["lbfgs", "scipy-lbfgsb", "adam"]
 HISTORY_SIZE = 20  # L-BFGS pairs kept by both L-BFGS-B implementations (scipy's maxcor)
@@ -130,7 +130,7 @@ def check_run(optimizer: str, num_steps: int, lr: float | None = None) -> tuple[
 
 
 def optimise(objective: LossFunction, image: Tensor, *, optimizer: str, num_steps: int, lr: float | None = None,
-             callback: Callable[[StepInfo], bool | None] | None = None, history: list[dict[str, float]],
+             callback: Callback | None = None, history: list[dict[str, float]],
              total_steps: int | None = None, fields: dict[str, float] | None = None) -> RunOutcome:
     """Minimise ``objective`` over images in [0, 1] from ``image`` (1, 3, H, W) for ``num_steps``
     evaluations (line-search evaluations included), appending one record per evaluation to

@@ -9,7 +9,9 @@ a typed ``Stop``:
 - ``converged``: the optimiser stopped by itself (projected gradient 0, or no progress);
 - ``line_search``: L-BFGS found no step that decreases the loss, even from the steepest-descent
   model;
-- ``not_finite``: the loss became NaN or infinite; ``callback``: the callback returned True;
+- ``not_finite``: the loss became NaN or infinite; ``callback``: the callback returned True
+  ("stopped by the callback") or a sentence saying who stopped the run (the panel's Stop button
+  returns "stopped by the user"), which becomes the stop's message;
   ``callback_error``: the callback raised an exception (its type, message and line are in the
   stop's message and the ``SynthesisNotice``; the run keeps its best image rather than losing it
   to a bug in a progress display); ``interrupted``: KeyboardInterrupt (or a signal turned into one).
@@ -47,7 +49,10 @@ class SynthesisNotice(UserWarning):
 class StepInfo:
     """What the callback sees after each evaluation of the loss.
 
-    ``image`` is the current image (1, 3, H, W), not a copy: clone it to keep it.
+    ``image`` is the current image (1, 3, H, W), not a copy: clone it to keep it. ``loss`` is this
+    evaluation's, which may be a line search's trial far above the current loss; ``best_loss`` is
+    the lowest of the run (of its current stage, in a coarse-to-fine run) so far, the loss of the
+    image the run would return now: what a progress display shows.
     """
 
     step: int
@@ -55,6 +60,11 @@ class StepInfo:
     loss: float
     terms: dict[str, float]
     image: Tensor
+    best_loss: float = math.nan
+
+
+Callback = Callable[[StepInfo], "bool | str | None"]
+"""Called after every evaluation; True, or a non-empty sentence saying why, stops the run."""
 
 
 @dataclass(frozen=True)
@@ -163,14 +173,15 @@ class Record:
         history: the list the records are appended to (shared across the scales of a run).
         budget: evaluations allowed to this record; one more raises ``StopRun(BUDGET)``.
         total_steps: the run's total, shown to the callback as ``num_steps``.
-        callback: called with a ``StepInfo`` after every evaluation; True stops the run.
+        callback: called with a ``StepInfo`` after every evaluation; True (or a sentence saying
+            why) stops the run.
         fields: constant entries added to every record (e.g. the scale).
         keep: what is kept of the best evaluation (``best``), given its image; default a copy of
             the image (a training keeps its network's weights instead).
     """
 
     def __init__(self, history: list[dict[str, float]], *, budget: int, total_steps: int,
-                 callback: Callable[[StepInfo], bool | None] | None = None,
+                 callback: Callback | None = None,
                  fields: dict[str, float] | None = None, keep: Callable[[Tensor], Any] | None = None) -> None:
         self.history, self.budget, self.total_steps = history, budget, total_steps
         self.callback, self.fields, self.first = callback, fields or {}, len(history)
@@ -196,11 +207,12 @@ class Record:
         if self.callback is None:
             return
         try:
-            stop = self.callback(StepInfo(len(self.history), self.total_steps, total, terms, image.detach()))
+            stop = self.callback(StepInfo(len(self.history), self.total_steps, total, terms, image.detach(),
+                                          self.best_loss))
         except Exception as error:
             raise StopRun(Stop("callback_error", callback_failure(error, len(self.history)))) from error
         if stop:
-            raise StopRun(Stop("callback", "stopped by the callback"))
+            raise StopRun(Stop("callback", stop if isinstance(stop, str) else "stopped by the callback"))
 
     def evaluator(self, objective: LossFunction, dtype: torch.dtype) -> Evaluator:
         """``objective`` as an ``lbfgsb.Evaluate``: loss, gradient and extras with one host transfer.

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable, Literal, cast
+from typing import Any, Literal, cast
 
 import torch
 from torch import Tensor
@@ -24,7 +24,7 @@ from ..losses.config import LossConfig
 from ..losses.statistics import content_loss
 from ..net.vgg import VGGFeatures, check_backbone
 from ..optim.optimizers import optimise
-from ..optim.record import StepInfo, warn_if_early
+from ..optim.record import Callback, warn_if_early
 from .objective import Objective, initial_image
 from .run import SynthesisResult
 
@@ -34,7 +34,7 @@ InversionInit = Literal["noise", "style"]
 def invert(backbone: VGGFeatures, image: Tensor, layer: str, *, init: InversionInit = "noise",
            style: Tensor | None = None, tv_weight: float = 0.1, tv_exponent: float = 2.0,
            num_steps: int = 200, seed: int = 0,
-           callback: Callable[[StepInfo], bool | None] | None = None) -> SynthesisResult:
+           callback: Callback | None = None) -> SynthesisResult:
     """Reconstruct ``image`` from the activations of one layer (L-BFGS-B, pixels in [0, 1]).
 
     Args:

@@ -13,7 +13,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Literal, Sequence, cast
+from typing import Literal, Sequence, cast
 
 import torch
 from torch import Tensor
@@ -26,7 +26,7 @@ from ..losses.masks import check_masks
 from ..losses.statistics import StyleStatistic
 from ..net.vgg import VGGFeatures, check_backbone
 from ..optim.optimizers import OPTIMIZERS, OptimizerName, get_optimizer, optimise
-from ..optim.record import BUDGET, RunResult, StepInfo, SynthesisNotice, warn_if_early
+from ..optim.record import BUDGET, Callback, RunResult, SynthesisNotice, warn_if_early
 from .colour import ColourMode
 from .colour import preserve_colour as colour_preserver
 from .objective import Objective, initial_image, resample
@@ -78,7 +78,7 @@ def synthesize(
     num_steps: int = 300,
     lr: float | None = None,
     seed: int = 0,
-    callback: Callable[[StepInfo], bool | None] | None = None,
+    callback: Callback | None = None,
     precision: Precision = "auto",
     scales: Literal["auto", "single"] | Schedule = "single",
     preserve_colour: ColourMode = "none",
@@ -116,7 +116,8 @@ def synthesize(
             search fails; the result's ``stop`` and ``stopped`` say so.
         lr: Adam's step size (default 0.02); L-BFGS-B's line search needs none.
         seed: seed of the noise initialisation.
-        callback: called with a ``StepInfo`` after every evaluation; returning True stops the run.
+        callback: called with a ``StepInfo`` after every evaluation; returning True (or a sentence
+            saying why) stops the run.
         precision: dtype of the backbone: ``auto`` (bf16 on CPUs with native bf16, fp32 on GPUs,
             where bf16 was not faster; see ``devices.autocast_dtype``), ``fp32``, ``bf16`` or
             ``fp16`` (CUDA). Losses stay float32.
@@ -178,7 +179,7 @@ def synthesize(
 
 def run_plan(plan: SynthesisPlan, backbone: VGGFeatures, *, styles: list[Tensor], content: Tensor | None,
              start: Tensor | None = None, masks: Sequence[Tensor] | None = None,
-             callback: Callable[[StepInfo], bool | None] | None = None) -> SynthesisResult:
+             callback: Callback | None = None) -> SynthesisResult:
     """Run ``plan`` on checked images: each stage optimises the previous stage's image, upsampled.
 
     Args:

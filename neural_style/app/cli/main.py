@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_setup_options(setup: argparse._ArgumentGroup) -> None:
     """The options that choose the images, the network and the outputs besides the result."""
     setup.add_argument("--size", type=positive_int, default=512, metavar="PX",
-                       help="long side in pixels of the content (and result) (default: 512; README.md gives run times "
+                       help="long side in pixels of the content (and result) (default: 512; docs/performance.md gives run times "
                             "per size on a CPU and a GPU)")
     setup.add_argument("--style-size", type=positive_int, metavar="PX",
                        help="long side in pixels of the style images; for a texture also the result's size "

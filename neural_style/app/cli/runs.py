@@ -16,6 +16,7 @@ from torch import Tensor
 
 from ...core.images import ImageLoadError, read_image, resize
 from ...core.outputs import OutputError
+from ...core.paths import input_files
 from ...net.vgg import VGGFeatures
 from ...optim.record import StepInfo
 from ...synthesis.run import SynthesisResult
@@ -132,7 +133,7 @@ def save_protected(result: SynthesisResult, job: Job, inputs: Inputs, args: argp
     then complete, and the batch ends)."""
     try:
         with deferred():
-            save(result, job, inputs.style_paths, command, args.overwrite or bool(job.redo))
+            save(result, job, inputs.style_paths, command, args.overwrite or bool(job.redo), args.init_image)
             if not args.quiet:
                 print(summary(result, job.output), file=sys.stderr)
             print(job.output, flush=True)
@@ -168,11 +169,12 @@ def finish(batch: JobList, codes: list[int], folder: bool) -> int:
     return next((c for c in [*(f.code for f in failed), *codes] if c), EXIT_OK)
 
 
-def save(result: SynthesisResult, job: Job, style_paths: list[Path], command: str, overwrite: bool) -> None:
-    """Write the result with the command's metadata; ``stop`` records how the run ended (``--skip-existing``
-    makes a result again when it says ``interrupted``)."""
-    extra = {"content_file": None if job.content is None else str(job.content),
-             "style_files": [str(p) for p in style_paths], "command": command, "stop": result.stop.kind}
+def save(result: SynthesisResult, job: Job, style_paths: list[Path], command: str, overwrite: bool,
+         init: Path | None = None) -> None:
+    """Write the result with the command's metadata: the input files relative to the project
+    (``input_files``), the command, and ``stop``, how the run ended (``--skip-existing`` makes a
+    result again when it says ``interrupted``)."""
+    extra = {**input_files(job.content, style_paths, init), "command": command, "stop": result.stop.kind}
     if result.stopped:
         extra["stopped"] = result.stopped
     try:

@@ -27,6 +27,7 @@ from ...core.checks import check_positive, check_seed, check_weight
 from ...core.devices import resolve_device
 from ...core.images import ImageLoadError, fitted_size, image_files, image_size, load_image, save_image
 from ...core.outputs import OutputError
+from ...core.paths import portable_path
 from ...net.loading import load_backbone
 from ...net.vgg import BACKBONES, BackboneError, UnknownLayerError
 from ...texture_nets.memory import check_fits, generation_bytes, scales_hint
@@ -193,8 +194,8 @@ def _sample(args: argparse.Namespace, signals: SignalState) -> int:
         for index, path in enumerate(paths):
             if path in todo:
                 image = network.sample(size, seed=args.seed + index)
-                metadata = {"task": "texture_network_sample", "weights": str(args.weights), "size": list(size),
-                            "seed": args.seed + index, "index": index}
+                metadata = {"task": "texture_network_sample", "weights": portable_path(args.weights),
+                            "size": list(size), "seed": args.seed + index, "index": index}
                 if save_held(_saver(image, path, metadata, todo[path], written), signals):
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
@@ -246,8 +247,8 @@ def _stylize(args: argparse.Namespace, signals: SignalState) -> int:
     began = time.perf_counter()
     image = network.stylize(photo, seed=args.seed)
     seconds = time.perf_counter() - began
-    metadata = {"task": "stylization_network", "weights": str(args.weights), "photo": str(args.photo),
-                "size": list(photo.shape[-2:]), "seed": args.seed}
+    metadata = {"task": "stylization_network", "weights": portable_path(args.weights),
+                "photo": portable_path(args.photo), "size": list(photo.shape[-2:]), "seed": args.seed}
     def save() -> None:
         _saver(image, args.output, metadata, args.overwrite, [])()
         print(f"{args.output}: {photo.shape[-2]}x{photo.shape[-1]} in {seconds:.2f} s")

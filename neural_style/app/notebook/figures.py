@@ -1,14 +1,27 @@
-"""Figures for the notebook: image grids and loss curves that say which backbone made them."""
+"""Figures for the notebook: image grids and loss curves that say which backbone made them.
+
+Every text is at least ``SMALLEST_TEXT`` points at the figure's size; a figure wider than a
+notebook's column (``COLUMN_WIDTH``) is shown scaled down to it, so its texts grow in proportion
+and stay that size on the screen.
+"""
 
 from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from torch import Tensor
+
+SMALLEST_TEXT = 9.0  # points: a caption at the figure's size
+COLUMN_WIDTH = 12.0  # inches: about what a notebook column shows of a figure (960 px at 80 dpi)
+
+
+def text_size(fig: Figure, points: float) -> float:
+    """``points`` (at least ``SMALLEST_TEXT``), scaled up by how much wider than a column ``fig`` is."""
+    return max(points, SMALLEST_TEXT) * max(1.0, fig.get_figwidth() / COLUMN_WIDTH)
 
 
 def image_grid(rows: Sequence[Sequence[Tensor | None]], *, backbone: str, col_titles: Sequence[str] = (),
@@ -34,13 +47,14 @@ def image_grid(rows: Sequence[Sequence[Tensor | None]], *, backbone: str, col_ti
             if image is not None:
                 ax.imshow(image.detach().squeeze(0).permute(1, 2, 0).clamp(0, 1).cpu().numpy())
             if i == 0 and j < len(col_titles):
-                ax.set_title(col_titles[j], fontsize=10)
+                ax.set_title(col_titles[j], fontsize=text_size(fig, 10))
             if j == 0 and i < len(row_titles):
-                ax.set_ylabel(row_titles[i], fontsize=10)
+                ax.set_ylabel(row_titles[i], fontsize=text_size(fig, 10))
     if title:
-        fig.suptitle(title, fontsize=12)
-    fig.text(0.5, 0.005, f"backbone: {backbone}", ha="center", va="bottom", fontsize=7, color="0.4")
-    fig.tight_layout(rect=(0, 0.02, 1, 1))
+        fig.suptitle(title, fontsize=text_size(fig, 12))
+    caption = fig.text(0.5, 0.005, f"backbone: {backbone}", ha="center", va="bottom", fontsize=text_size(fig, 9),
+                       color="0.35")
+    fig.tight_layout(rect=(0, caption_height(fig, caption), 1, 1))
     if path is not None:
         save_figure(fig, path, backbone)
     return fig
@@ -62,16 +76,24 @@ def loss_curves(histories: Mapping[str, Sequence[Mapping[str, float]]], *, backb
             if lowest_so_far:
                 values = list(itertools.accumulate(values, min))
             ax.semilogy(range(1, len(values) + 1), values, label=f"{label} {key}" if len(keys) > 1 else label)
-    ax.set_xlabel("loss evaluation")
-    ax.set_ylabel("lowest loss so far" if lowest_so_far else "loss")
+    ax.set_xlabel("loss evaluation", fontsize=text_size(fig, 10))
+    ax.set_ylabel("lowest loss so far" if lowest_so_far else "loss", fontsize=text_size(fig, 10))
+    ax.tick_params(labelsize=text_size(fig, 9))
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=11)
-    fig.text(0.99, 0.01, f"backbone: {backbone}", ha="right", va="bottom", fontsize=7, color="0.4")
-    fig.tight_layout()
+    ax.legend(fontsize=text_size(fig, 9))
+    ax.set_title(title, fontsize=text_size(fig, 11))
+    caption = fig.text(0.99, 0.005, f"backbone: {backbone}", ha="right", va="bottom", fontsize=text_size(fig, 9),
+                       color="0.35")
+    fig.tight_layout(rect=(0, caption_height(fig, caption), 1, 1))
     if path is not None:
         save_figure(fig, path, backbone)
     return fig
+
+
+def caption_height(fig: Figure, caption: Any) -> float:
+    """The fraction of ``fig``'s height that ``caption`` (a text at its bottom) takes, with a margin."""
+    points = caption.get_fontsize() * 1.6
+    return min(0.3, points / 72 / fig.get_figheight())
 
 
 def save_figure(fig: Figure, path: str | Path, backbone: str, dpi: int = 90) -> Path:

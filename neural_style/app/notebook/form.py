@@ -19,8 +19,8 @@ from ...losses.config import STYLE_LAYERS, LossConfig, style_layer_weights
 from ...losses.statistics import STATISTICS
 from ...net.vgg import VGGFeatures, skeleton
 from ..options import literal_choices, synthesize_defaults
-from .jobs import JobSettings, command_line, slug, store_upload
-from .view import copy_button, status_html, uploaded_files
+from .jobs import JobSettings, command_line, free_path, slug, store_upload
+from .view import command_html, copy_button, status_html, uploaded_files
 
 TEXTURE = "(texture)"           # the content menu's value for "none: texture"
 PREVIOUS = "(previous result)"  # the start menu's value for the panel's last result
@@ -130,9 +130,13 @@ class PanelForm:
 
     def _command_controls(self, w: Any) -> None:
         self.command_size = w.Dropdown(options=COMMAND_SIZES, value=0, description="render at", **field_layout())
-        self.command = w.Textarea(value="", rows=7, layout=w.Layout(width=f"{FIELD_WIDTH}px"))
+        self.command_text = ""  # the command itself; ``command`` shows it, breaking lines only between words
+        self.command = w.HTML("", layout=w.Layout(width=f"{FIELD_WIDTH}px"))
         self.copy = w.HTML("")
         self.command_notes = w.HTML("")
+        # Save's file name (shown beside the Save button): the command's -o follows it.
+        self.save_name = w.Text(value="", placeholder="file name (default: from the images and size)",
+                                layout=w.Layout(flex="1 1 0%", min_width="120px"))
 
     def _tabs(self, w: Any) -> Any:
         images = w.VBox([self.content, self.content_upload, self.styles, self.style_upload, self.blend_box,
@@ -162,7 +166,7 @@ class PanelForm:
         self.content.observe(lambda change: setattr(self.content_weight, "disabled", change["new"] == TEXTURE),
                              names="value")
         self.content_weight.disabled = self.content.value == TEXTURE
-        for widget in self._inputs():
+        for widget in [*self._inputs(), self.save_name]:
             widget.observe(lambda _: self.refresh_command(), names="value")
         self._refresh_blend()
 
@@ -243,25 +247,41 @@ class PanelForm:
                            init_image=init_image)
 
     def command_for(self, output: Path | None = None) -> tuple[str, list[str]]:
-        """The ``neural-style`` command for the current settings (at the Command tab's size)."""
+        """The ``neural-style`` command for the current settings (at the Command tab's size).
+
+        Its ``-o`` is the file Save would write now (``save_path``); rendered at another size, the
+        same name with that size (``panel_chelsea_great_wave_1024px.png``).
+        """
         job = self.settings()
         size = self.command_size.value or job.size
+        if output is None:
+            output = self.save_path(job)
+            if size != job.size:
+                typed = slug(self.save_name.value) if self.save_name.value.strip() else ""
+                job.size = size
+                output = self.results_dir / f"{f'{typed}_{size}px' if typed else self.default_name(job)}.png"
         job.size = size
-        output = output or self.results_dir / f"{self.default_name(job)}_{size}px.png"
         return command_line(job, output, self.net.info if self.net is not None else self.backbone)
+
+    def save_path(self, job: JobSettings | None = None) -> Path:
+        """Where Save writes: the typed name, else ``default_name``, in the results folder; never an
+        existing file (``_2``, ``_3`` ... are added)."""
+        name = self.save_name.value.strip() or self.default_name(job)
+        return free_path(self.results_dir, slug(name), ".png")
 
     def refresh_command(self) -> None:
         """Rewrite the Command tab's line from the widgets (on every change)."""
         text, notes = self.command_for()
-        self.command.value = text
+        self.command_text = text
+        self.command.value = command_html(text)
         self.copy.value = copy_button(text)
         self.command_notes.value = "".join(status_html(f"Note: {note}.") for note in notes)
 
     def default_name(self, job: JobSettings | None = None) -> str:
-        """``panel_<content>_<style>...`` (``texture`` instead of a content name)."""
+        """``panel_<content>_<style>..._<size>px`` (``texture`` instead of a content name)."""
         job = job or self.settings()
         content = "texture" if job.content is None else slug(job.content.name)
-        return "_".join(["panel", content, *(slug(s.name) for s in job.styles)])
+        return "_".join(["panel", content, *(slug(s.name) for s in job.styles), f"{job.size}px"])
 
 
 def field_layout() -> dict[str, Any]:

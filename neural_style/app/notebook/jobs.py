@@ -14,13 +14,14 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from torch import Tensor
 
 from ...core.images import IMAGE_SUFFIXES, ImageLoadError, load_image
+from ...core.paths import input_files
 from ...net.vgg import BackboneInfo, VGGFeatures
-from ...optim.record import StepInfo
+from ...optim.record import Callback
 from ...synthesis.run import SynthesisResult, synthesize
 from ..cli.preflight import PROG
 from ..options import SYNTHESIS_OPTIONS, Option
@@ -51,12 +52,10 @@ class JobSettings:
     init_image: Path | Tensor | None = None
 
     def describe(self) -> dict[str, Any]:
-        """Names of the input files, for the PNG metadata."""
-        names: dict[str, Any] = {"content_file": None if self.content is None else str(self.content),
-                                 "style_files": [str(s) for s in self.styles]}
-        if self.init_image is not None:
-            names["init_file"] = str(self.init_image) if isinstance(self.init_image, Path) else LAST_RESULT
-        return names
+        """The input files, for the PNG metadata: relative to the project (``portable_path``)."""
+        return input_files(self.content, self.styles,
+                           LAST_RESULT if isinstance(self.init_image, Tensor) else self.init_image)
+
 
 
 def slug(text: str) -> str:
@@ -99,7 +98,7 @@ def store_upload(name: str, data: bytes, folder: Path) -> Path:
 
 
 def run_settings(net: VGGFeatures, settings: JobSettings,
-            callback: Callable[[StepInfo], bool | None] | None = None) -> SynthesisResult:
+            callback: Callback | None = None) -> SynthesisResult:
     """Load the images of ``settings`` and run ``synthesize``; what the panel's Run button calls.
 
     ``callback`` returning True stops the run; the result then holds the best image so far.

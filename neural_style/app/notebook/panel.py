@@ -31,6 +31,7 @@ from .form import CONTROLS_WIDTH, PREVIOUS, PanelForm
 from .jobs import JobSettings, command_line, free_path, run_settings, saved_fields, saved_params, slug
 from .view import front_end_connected, loss_curve_svg, preview_png, status_html
 
+USER_STOP = "stopped by the user"  # why a run ended by the Stop button ended, in its PNG's metadata
 _networks: dict[tuple[str, str], VGGFeatures] = {}
 _networks_lock = threading.Lock()
 _shown: list[StylePanel] = []
@@ -84,17 +85,18 @@ class StylePanel(PanelForm):
         self.stop_button = w.Button(description="Stop", button_style="warning", icon="stop", disabled=True,
                                     layout=w.Layout(width="90px"))
         self.save_button = w.Button(description="Save PNG", icon="save", disabled=True, layout=w.Layout(width="110px"))
-        self.save_name = w.Text(value="", placeholder="file name for Save (default: from the images)",
-                                layout=w.Layout(width="300px", max_width="100%"))
         self.progress = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="100%"))
         self.preview = w.Image(format="png", layout=w.Layout(display="none", max_width="100%", height="auto"))
         self.curve = w.HTML("", layout=w.Layout(width="100%"))
 
     def _layout(self, w: Any) -> Any:
         """Two columns that stay side by side: the controls' tabs (fixed width) and the output,
-        which shrinks (the preview with it) rather than wrapping below the controls."""
-        output = w.VBox([w.HBox([self.run_button, self.stop_button, self.save_button]), self.progress, self.status,
-                         self.preview, self.curve, self.save_name],
+        which shrinks (the preview with it) rather than wrapping below the controls. The buttons,
+        Save's file name, the progress, the status and the loss curve come first, so that they stay
+        on a laptop's screen above the preview."""
+        buttons = w.HBox([self.run_button, self.stop_button, self.save_button, self.save_name],
+                         layout=w.Layout(width="100%"))
+        output = w.VBox([buttons, self.progress, self.status, self.curve, self.preview],
                         layout=w.Layout(flex="1 1 0%", min_width="0", overflow="hidden"))
         controls = w.Box([self.tabs], layout=w.Layout(flex=f"0 0 {CONTROLS_WIDTH}px"))
         return w.HBox([controls, output], layout=w.Layout(width="100%", align_items="flex-start",
@@ -165,19 +167,21 @@ class StylePanel(PanelForm):
         self.losses = [entry["total"] for entry in result.history]
         self.curve.value = loss_curve_svg(self.losses)
         ended = "done" if result.stop.kind in ("budget", "converged") else "stopped"
-        why = f"; {result.stopped}" if result.stopped else ""
+        why = f"; {result.stopped}" if result.stopped and result.stopped != USER_STOP else ""
         self.status.value = status_html(f"{ended}: {len(result.history)} evaluations in {result.seconds:.1f} s, "
                                         f"best loss {result.best_loss:.4g} (evaluation {result.best_step}){why}")
         self.progress.bar_style = "success" if ended == "done" else "warning"
 
-    def _callback(self, info: StepInfo) -> bool:
+    def _callback(self, info: StepInfo) -> str:
+        """Refresh the display; after Stop, the sentence that ends the run (its recorded reason)."""
         self.progress.max, self.progress.value = info.num_steps, info.step
         self.losses.append(info.loss)
         if info.step == 1 or info.step % self.preview_every == 0:
             self._show(info.image)
             self.curve.value = loss_curve_svg(self.losses)
-            self.status.value = status_html(f"evaluation {info.step} / {info.num_steps}, loss {info.loss:.4g}")
-        return self._stop.is_set()
+            self.status.value = status_html(f"evaluation {info.step} / {info.num_steps}, "
+                                            f"best loss {info.best_loss:.4g}")
+        return USER_STOP if self._stop.is_set() else ""
 
     def _show(self, image: Tensor | None) -> None:
         """Put ``image`` in the preview at the chosen width (the preview stays hidden until then)."""
@@ -205,12 +209,13 @@ class StylePanel(PanelForm):
         if self.result is None or self.job is None:
             raise ValueError("Nothing to save yet: press Run first.")
         self.results_dir.mkdir(parents=True, exist_ok=True)
-        path = free_path(self.results_dir, slug(name or self.save_name.value or self.default_name(self.job)), ".png")
+        path = free_path(self.results_dir, slug(name), ".png") if name else self.save_path(self.job)
         backbone = self.net.info if self.net is not None else self.backbone
         command = command_line(self.job, path, backbone)[0]
         result = dataclasses.replace(self.result, params=saved_params(self.result))
         result.save(str(path), name=path.stem, size_px=self.job.size, **saved_fields(self.result, self.job, command))
         self.status.value = status_html(f"saved {path}")
+        self.refresh_command()  # the next Save, and so the command's -o, takes the next free name
         return path
 
 

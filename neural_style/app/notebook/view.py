@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import html
 import io
+import itertools
 import math
 import os
+import shlex
 import sys
 from typing import Any, Sequence
 
@@ -30,30 +32,46 @@ def preview_png(image: Tensor, width: int) -> bytes:
 
 
 def loss_curve_svg(losses: Sequence[float], width: int = 360, height: int = 90) -> str:
-    """The total loss per evaluation as an SVG line on a log axis ('' before two finite losses).
+    """The lowest loss so far at each evaluation, as an SVG line on a log axis ('' before two
+    finite losses).
 
-    The lowest and highest loss label the axis; the last loss is printed at the end of the line.
+    The running minimum is the loss of the image the run would return at that point; a line
+    search's trial evaluations, which can lie orders of magnitude above it, neither show nor set
+    the axis. The axis is labelled with the first and the lowest value, the line's end with the
+    best loss and the evaluation count.
     """
-    points = [(i, math.log10(v)) for i, v in enumerate(losses, 1) if math.isfinite(v) and v > 0]
+    best = list(itertools.accumulate((v if math.isfinite(v) and v > 0 else math.inf for v in losses), min))
+    points = [(i, math.log10(v)) for i, v in enumerate(best, 1) if math.isfinite(v)]
     if len(points) < 2:
         return ""
     left, right, top, bottom = 60, width - 8, 8, height - 18
-    low, high = min(y for _, y in points), max(y for _, y in points)
+    low, high = points[-1][1], points[0][1]
     span, steps = (high - low) or 1.0, max(len(losses) - 1, 1)
 
     def xy(i: int, y: float) -> str:
         return f"{left + (right - left) * (i - 1) / steps:.1f},{bottom - (bottom - top) * (y - low) / span:.1f}"
 
     line = " ".join(xy(i, y) for i, y in points)
-    label = "font-size='10' font-family='sans-serif' fill='#555'"
+    label = "font-size='11' font-family='sans-serif' fill='#444'"
     return (f"<svg width='{width}' height='{height}' viewBox='0 0 {width} {height}' role='img' "
             f"aria-label='loss curve'>"
             f"<rect x='{left}' y='{top}' width='{right - left}' height='{bottom - top}' fill='none' stroke='#ccc'/>"
             f"<polyline points='{line}' fill='none' stroke='#1f77b4' stroke-width='1.5'/>"
             f"<text x='{left - 4}' y='{top + 8}' text-anchor='end' {label}>{10 ** high:.3g}</text>"
             f"<text x='{left - 4}' y='{bottom}' text-anchor='end' {label}>{10 ** low:.3g}</text>"
-            f"<text x='{left}' y='{height - 4}' {label}>loss (log scale) over {len(losses)} evaluations, "
-            f"last {losses[-1]:.4g}</text></svg>")
+            f"<text x='{left}' y='{height - 4}' {label}>best loss so far (log scale): {10 ** low:.4g} after "
+            f"{len(losses)} evaluations</text></svg>")
+
+
+def command_html(text: str) -> str:
+    """A shell command as HTML that wraps only between its words: each word (an option such as
+    ``--size``, a path) stays on one line, so no option is ever split at its hyphens."""
+    words = [shlex.quote(word) for word in shlex.split(text)]
+    spans = " ".join(f"<span style='white-space:nowrap'>{html.escape(word)}</span>" for word in words)
+    return (f"<div class='neural-style-command' style='font-family:var(--jp-code-font-family,monospace);"
+            "font-size:12px;line-height:1.5;white-space:normal;word-break:normal;overflow-wrap:normal;"
+            "overflow-x:auto;border:1px solid #ccc;border-radius:2px;padding:4px 6px;user-select:all'>"
+            f"{spans}</div>")
 
 
 def copy_button(text: str, label: str = "Copy as command") -> str:

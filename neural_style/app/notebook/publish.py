@@ -1,0 +1,64 @@
+"""A notebook made ready to commit after an execution, so that opening it changes nothing.
+
+JupyterLab rewrites a notebook's ``kernelspec`` with the kernel's own as soon as the kernel
+starts: a notebook that says ``"display_name": "Python 3"`` (what papermill keeps) is marked
+modified on opening, and its autosave rewrites the whole file. ``publish`` writes the kernelspec
+that the project's kernel reports (``ipykernel install`` names it ``Python 3 (ipykernel)``), and
+drops the widget state that no output shows (the progress bars leave their last line as text, so
+their widgets' state is dead weight). Run it on each executed notebook before it replaces the
+committed one (``make notebook`` does)::
+
+    python -m neural_style.app.notebook.publish style_transfer.run.ipynb
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+WIDGET_STATE = "widgets"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def shows_widgets(notebook: dict[str, Any]) -> bool:
+    """Whether any output of ``notebook`` displays a widget (and so needs the saved widget state)."""
+    return any(WIDGET_VIEW in output.get("data", {})
+               for cell in notebook.get("cells", []) for output in cell.get("outputs", []))
+
+
+def publish(notebook: dict[str, Any]) -> dict[str, Any]:
+    """``notebook`` (nbformat 4 JSON) as it is committed: the kernel's own kernelspec, and no widget
+    state unless an output shows a widget. The cells are not touched."""
+    if notebook.get("nbformat") != 4:
+        raise ValueError(f"Expected an nbformat 4 notebook, got nbformat {notebook.get('nbformat')!r}.")
+    metadata = dict(notebook.get("metadata", {}))
+    metadata["kernelspec"] = dict(KERNELSPEC)
+    if not shows_widgets(notebook):
+        metadata.pop(WIDGET_STATE, None)
+    return {**notebook, "metadata": metadata}
+
+
+def publish_file(path: str | Path) -> Path:
+    """Rewrite the notebook at ``path`` in place with ``publish`` (one-space indent, as Jupyter writes)."""
+    path = Path(path)
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps(publish(notebook), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m neural_style.app.notebook.publish NOTEBOOK...``: publish each file in place."""
+    paths = sys.argv[1:] if argv is None else argv
+    if not paths:
+        print("usage: python -m neural_style.app.notebook.publish NOTEBOOK...", file=sys.stderr)
+        return 2
+    for path in paths:
+        publish_file(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
