@@ -1,5 +1,5 @@
 # Three commands for a fresh clone:
-#   make notebook   set up .venv, then execute style_transfer.ipynb top to bottom in place
+#   make notebook   set up .venv, then execute style_transfer.ipynb (the homework) and extensions.ipynb in place
 #   make test       set up .venv, then run the test suite
 #   make lab        set up .venv and JupyterLab in it, then open the notebook (LAB_ARGS=--no-browser on a server)
 PYTHON ?= python3
@@ -23,11 +23,15 @@ $(READY): requirements.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $(READY)
 
-# Executed into a temporary file that replaces the notebook only when every cell ran: a failed or
-# interrupted run leaves the committed notebook as it was (and its partial copy for a look).
+# Each notebook is executed into a temporary file that replaces it only when every cell ran: a failed
+# or interrupted run leaves the committed notebook as it was (and its partial copy for a look).
+# QUALITY=full forces the full-size pictures on any device (default auto: full on a CUDA GPU).
+QUALITY ?= auto
 notebook: $(READY)
-	$(BIN)/papermill --cwd . style_transfer.ipynb style_transfer.run.ipynb
+	$(BIN)/papermill --cwd . -p quality $(QUALITY) style_transfer.ipynb style_transfer.run.ipynb
 	mv style_transfer.run.ipynb style_transfer.ipynb
+	$(BIN)/papermill --cwd . -p quality $(QUALITY) extensions.ipynb extensions.run.ipynb
+	mv extensions.run.ipynb extensions.ipynb
 
 test: $(READY)
 	$(BIN)/python -m pytest
@@ -38,7 +42,7 @@ $(LAB_READY): $(READY) requirements-lab.txt
 	touch $(LAB_READY)
 
 lab: $(LAB_READY)
-	$(BIN)/jupyter lab $(LAB_ARGS) style_transfer.ipynb
+	$(BIN)/jupyter lab $(LAB_ARGS) style_transfer.ipynb extensions.ipynb
 
 clean:
 	rm -rf $(VENV)
