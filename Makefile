@@ -1,5 +1,5 @@
 # Three commands for a fresh clone:
-#   make notebook   set up .venv, then execute style_transfer.ipynb top to bottom in place
+#   make notebook   set up .venv, then execute style_transfer.ipynb (the homework) and extensions.ipynb in place
 #   make test       set up .venv, then run the test suite
 #   make lab        set up .venv and JupyterLab in it, then open the notebook (LAB_ARGS=--no-browser on a server:
 #                   the address it prints opens style_transfer.ipynb)
@@ -26,13 +26,18 @@ $(READY): requirements.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $(READY)
 
-# Executed into a temporary file that replaces the notebook only when every cell ran: a failed or
-# interrupted run leaves the committed notebook as it was (and its partial copy for a look). The
+# Each notebook is executed into a temporary file that replaces it only when every cell ran: a failed
+# or interrupted run leaves the committed notebook as it was (and its partial copy for a look). The
 # publish step writes the kernel's own kernelspec, so that JupyterLab opens it unmodified.
+# QUALITY=full forces the full-size pictures on any device (default auto: full on a CUDA GPU).
+QUALITY ?= auto
 notebook: $(READY)
-	$(BIN)/papermill --cwd . style_transfer.ipynb style_transfer.run.ipynb
+	$(BIN)/papermill --cwd . -p quality $(QUALITY) style_transfer.ipynb style_transfer.run.ipynb
 	$(BIN)/python -m neural_style.app.notebook.publish style_transfer.run.ipynb
 	mv style_transfer.run.ipynb style_transfer.ipynb
+	$(BIN)/papermill --cwd . -p quality $(QUALITY) extensions.ipynb extensions.run.ipynb
+	$(BIN)/python -m neural_style.app.notebook.publish extensions.run.ipynb
+	mv extensions.run.ipynb extensions.ipynb
 
 test: $(READY)
 	$(BIN)/python -m pytest

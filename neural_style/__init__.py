@@ -11,8 +11,8 @@ weights) -> ``losses`` (statistics and the loss configuration) -> ``optim`` (the
 the optimisers) -> the methods ``synthesis``, ``adversarial``, ``texture_nets`` -> ``app`` (the
 command lines and the notebook's panel). This module is the one import surface of the notebooks
 and of docs/library.md; the notebook's front end (``show_panel``, ``image_grid``, ``loss_curves``,
-``save_figure``, ``check_notebook_parameters``) is imported when first used, since most of it
-needs ipywidgets or matplotlib.
+``save_figure``, ``check_notebook_parameters``, ``resolve_quality``) is imported when first used,
+since most of it needs ipywidgets or matplotlib.
 """
 
 from typing import Any
@@ -23,7 +23,7 @@ from .core import ImageLoadError, autocast_dtype, load_image, read_metadata, sav
 from .losses import (CONTENT_LAYERS, STYLE_LAYERS, content_loss, feature_covariance, feature_mean, gram_matrix,
                      weighted_moments)
 from .net import BackboneInfo, BackboneNotice, VGGFeatures, load_backbone
-from .optim import StepInfo, Stop
+from .optim import StepInfo, Stop, converged, tail_gain
 from .synthesis import SynthesisResult, invert, psnr, style_distance, synthesize
 from .texture_nets import (STYLIZATION_STYLE_WEIGHT, TrainingResult, load_texture_network, read_training,
                            save_texture_network, train_stylization_network, train_texture_network)
@@ -31,15 +31,16 @@ from .texture_nets import (STYLIZATION_STYLE_WEIGHT, TrainingResult, load_textur
 __all__ = ["AdversarialResult", "adversarial_synthesis", "moment_distances", "Bar", "Progress", "ImageLoadError",
            "autocast_dtype", "load_image", "read_metadata", "save_image", "CONTENT_LAYERS", "STYLE_LAYERS",
            "content_loss", "feature_covariance", "feature_mean", "gram_matrix", "weighted_moments", "BackboneInfo",
-           "BackboneNotice", "VGGFeatures", "load_backbone", "StepInfo", "Stop", "SynthesisResult", "invert", "psnr",
+           "BackboneNotice", "VGGFeatures", "load_backbone", "StepInfo", "Stop", "converged", "tail_gain",
+           "SynthesisResult", "invert", "psnr",
            "style_distance", "synthesize", "STYLIZATION_STYLE_WEIGHT", "TrainingResult", "load_texture_network",
            "read_training", "save_texture_network", "train_stylization_network", "train_texture_network",
-           "show_panel", "image_grid", "loss_curves", "save_figure", "check_notebook_parameters"]
+           "show_panel", "image_grid", "loss_curves", "save_figure", "check_notebook_parameters", "resolve_quality"]
 __version__ = "0.1.0"
 
 _FRONT_END = {"show_panel": "app.notebook.panel", "image_grid": "app.notebook.figures",
               "loss_curves": "app.notebook.figures", "save_figure": "app.notebook.figures",
-              "check_notebook_parameters": "app.notebook.parameters"}
+              "check_notebook_parameters": "app.notebook.parameters", "resolve_quality": "app.notebook.parameters"}
 
 
 def __getattr__(name: str) -> Any:

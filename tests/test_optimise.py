@@ -396,3 +396,22 @@ def test_cuda_synthesis_keeps_pixels_in_the_box():
                         callback=lambda info: seen.append((float(info.image.min()), float(info.image.max()))))
     assert len(result.history) == 30 and all(lo >= 0 and hi <= 1 for lo, hi in seen)
     assert result.best_loss < 0.1 * result.history[0]["total"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Convergence: the gain of a run's last fifth
+
+
+def test_tail_gain_is_the_drop_of_the_lowest_value_over_the_last_fifth():
+    from neural_style.optim.record import converged, tail_gain
+
+    # ten values: the last fifth is the last two; the lowest before them is 4.0, after them 3.0
+    values = [10.0, 9.0, 8.0, 7.0, 6.0, 5.0, 4.5, 4.0, 3.5, 3.0]
+    assert tail_gain(values) == pytest.approx(1 - 3.0 / 4.0)
+    assert not converged(values)
+    # a rise at the end gains nothing; a fall of 0.5% counts as converged, 1% does not
+    assert tail_gain([5.0, 4.0, 3.0, 3.0, 3.0, 3.2, 3.3, 3.4, 3.5, 3.6]) == 0.0
+    assert converged([2.0] * 8 + [1.995, 1.99])
+    assert not converged([2.0] * 8 + [1.99, 1.98])
+    with pytest.raises(ValueError, match="two values or more"):
+        tail_gain([1.0])

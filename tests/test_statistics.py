@@ -14,9 +14,10 @@ import pytest
 import torch
 
 from neural_style.losses.distributions import MMDGaussian, MMDLinear, MMDPoly
-from neural_style.losses.moments import feature_covariance, feature_mean, gram_matrix, mean_distance, outer
+from neural_style.losses.moments import (feature_covariance, feature_mean, gram_matrix, gram_over_positions,
+                                         matrix_distance, mean_distance, outer)
 from neural_style.losses.statistics import (STATISTICS, Gram, Mean, MeanCovariance, blend, content_loss,
-                                            get_statistic, gram_loss, style_distances, total_variation)
+                                            get_statistic, style_distances, total_variation)
 
 
 def _rand(*shape, seed=0, dtype=torch.float64):
@@ -127,14 +128,14 @@ def test_gram_over_m_equals_covariance_plus_outer_mean():
 # Losses
 
 
-def test_gram_loss_matches_naive_formula():
+def test_matrix_distance_of_grams_over_positions_matches_naive_formula():
     g, a = _rand(1, 3, 3, seed=7), _rand(1, 3, 3, seed=8)
     n, m = 3, 20
     s = 0.0
     for i, j in itertools.product(range(n), range(n)):
         s += (float(g[0, i, j]) - float(a[0, i, j])) ** 2
     expected = s / (4 * n**2 * m**2)
-    assert gram_loss(g, a, m).item() == pytest.approx(expected, rel=1e-12)
+    assert matrix_distance(g / m, a / m).item() == pytest.approx(expected, rel=1e-12)
 
 
 def test_gram_statistic_loss_is_the_papers_E_l():
@@ -143,11 +144,11 @@ def test_gram_statistic_loss_is_the_papers_E_l():
     n, m = 4, 30
     stat = Gram()
     got = stat.loss(f, stat.describe(t)).item()
-    via_gram_loss = gram_loss(gram_matrix(f), gram_matrix(t), m).item()
+    via_moments = matrix_distance(gram_over_positions(f), gram_over_positions(t)).item()
     gf, gt = naive_gram(f[0].numpy()), naive_gram(t[0].numpy())
     naive = ((gf - gt) ** 2).sum() / (4 * n**2 * m**2)
     assert got == pytest.approx(naive, rel=1e-10)
-    assert via_gram_loss == pytest.approx(naive, rel=1e-10)
+    assert via_moments == pytest.approx(naive, rel=1e-10)
 
 
 def test_content_loss_matches_naive_half_sum_of_squares_per_position():
@@ -318,10 +319,10 @@ def test_style_distances_is_per_layer_loss():
 # Gradients
 
 
-def test_gradcheck_gram_loss():
+def test_gradcheck_gram_distance():
     f = _rand(1, 3, 3, 4, seed=30).requires_grad_(True)
-    a = gram_matrix(_rand(1, 3, 3, 4, seed=31))
-    assert torch.autograd.gradcheck(lambda x: gram_loss(gram_matrix(x), a, 12), (f,))
+    a = gram_over_positions(_rand(1, 3, 3, 4, seed=31))
+    assert torch.autograd.gradcheck(lambda x: matrix_distance(gram_over_positions(x), a), (f,))
 
 
 @pytest.mark.parametrize("cls", [*ALL_STATS, MMDLinear, MMDPoly, MMDGaussian])

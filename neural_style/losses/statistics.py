@@ -23,21 +23,6 @@ from .moments import (Representation, feature_covariance, feature_mean, gram_ove
 from .wasserstein import GaussianW2, SlicedWasserstein
 
 
-def gram_loss(gram: Tensor, target: Tensor, num_positions: int) -> Tensor:
-    """The paper's style loss of one layer, E_l = 1/(4 N^2 M^2) sum_ij (G_ij - A_ij)^2.
-
-    Args:
-        gram: G of the synthesised image, (B, N, N).
-        target: A of the style image, (B, N, N) or (1, N, N).
-        num_positions: M_l = H_l * W_l (the same for both when the images have equal size).
-
-    Returns:
-        Scalar (summed over the batch).
-    """
-    n = gram.shape[-1]
-    return (gram - target).pow(2).sum() / (4.0 * n**2 * num_positions**2)
-
-
 def content_loss(features: Tensor, target: Tensor) -> Tensor:
     """Content loss L = 1/(2M) sum_ij (F_ij - P_ij)^2, M = H * W positions.
 

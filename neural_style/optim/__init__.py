@@ -3,7 +3,7 @@ optimisers by name (``optimizers``), and L-BFGS-B on the image's device (``lbfgs
 Moré–Thuente ``line_search``)."""
 
 from .optimizers import OPTIMIZERS, Optimizer, OptimizerName, optimise
-from .record import Record, RunResult, StepInfo, Stop, StopKind, SynthesisNotice
+from .record import CONVERGED_GAIN, Record, RunResult, StepInfo, Stop, StopKind, SynthesisNotice, converged, tail_gain
 
 __all__ = ["OPTIMIZERS", "Optimizer", "OptimizerName", "optimise", "Record", "RunResult", "StepInfo", "Stop",
-           "StopKind", "SynthesisNotice"]
+           "StopKind", "SynthesisNotice", "CONVERGED_GAIN", "converged", "tail_gain"]

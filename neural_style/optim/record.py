@@ -27,7 +27,7 @@ import traceback
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Sequence
 
 import torch
 from torch import Tensor
@@ -39,6 +39,33 @@ LossFunction = Callable[[Tensor], dict[str, Tensor]]
 """image (1, 3, H, W) -> loss terms {name: 0-dim tensor}, ``total`` among them."""
 Evaluator = Callable[..., tuple[float, Tensor, list[float]]]
 """``Record.evaluator``'s function: point (and extras) -> loss, gradient, extra host scalars."""
+
+
+CONVERGED_GAIN = 0.01
+"""A run whose lowest loss fell by less than this fraction over its last fifth of evaluations counts
+as converged (``converged``)."""
+
+
+def tail_gain(values: Sequence[float], fraction: float = 0.2) -> float:
+    """How much the lowest value so far fell over the last ``fraction`` of ``values``, relative to
+    where it stood before: 1 - min(all) / min(all but the last fraction).
+
+    0 means nothing was gained at the end (a run at its minimum); 0.3 means the run's best was
+    still 30% lower after its last fifth. Needs at least two values; a non-positive minimum
+    before the tail gives 0 when nothing was gained and infinity otherwise.
+    """
+    if len(values) < 2 or not 0 < fraction < 1:
+        raise ValueError(f"tail_gain needs two values or more and 0 < fraction < 1, got {len(values)} and {fraction}.")
+    head = max(1, min(len(values) - 1, round(len(values) * (1 - fraction))))
+    before, after = min(values[:head]), min(values)
+    if after >= before:
+        return 0.0
+    return 1.0 - after / before if before > 0 else math.inf
+
+
+def converged(values: Sequence[float], fraction: float = 0.2, tolerance: float = CONVERGED_GAIN) -> bool:
+    """True when ``tail_gain(values, fraction)`` is below ``tolerance`` (1% over the last fifth)."""
+    return tail_gain(values, fraction) < tolerance
 
 
 class SynthesisNotice(UserWarning):
