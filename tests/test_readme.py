@@ -45,13 +45,14 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_make_lab_and_make_notebook_are_run_by_their_tests() -> None:
-    """make lab is run by test_make_lab.py; make notebook's recipe executes the notebook with
-    papermill (which test_notebook.py does at tiny sizes) and publishes it (test_publish.py)."""
+    """make lab is run by test_make_lab.py; make notebook's recipe executes both notebooks with
+    papermill (which test_notebook.py does at tiny sizes) and publishes them (test_publish.py)."""
     assert '"make", "-s", "lab"' in (ROOT / "tests" / "test_make_lab.py").read_text()
     recipe = subprocess.run(["make", "-s", "-n", "notebook", "VENV=/nonexistent-venv", "READY="], cwd=ROOT,
                             capture_output=True, text=True, check=True).stdout
-    assert "papermill --cwd . style_transfer.ipynb" in recipe
-    assert "neural_style.app.notebook.publish" in recipe
+    for notebook in ("style_transfer", "extensions"):
+        assert f"papermill --cwd . -p quality auto {notebook}.ipynb {notebook}.run.ipynb" in recipe
+        assert f"neural_style.app.notebook.publish {notebook}.run.ipynb" in recipe
 
 
 @pytest.mark.parametrize("line", [c for c in readme_commands() if c.startswith(".venv/bin/neural-style ")])
