@@ -48,7 +48,7 @@ def style_layer_weights(backbone: VGGFeatures | None, style_layers: Sequence[str
     conv4_1 with nearly all of the style loss and conv1_1 and conv5_1 with next to nothing
     (Gatys et al. rescaled their network's filters instead; ``net.rescaled``). Dividing each E_l
     by its typical size at the start, E-bar_l (``TYPICAL_STYLE_LOSS``), gives every layer a
-    comparable share of the loss and of the gradient where a run begins, so the large-scale
+    comparable share of the loss where a run begins, so the large-scale
     structure of conv4_1 and conv5_1 shapes the image as well as the strokes of conv2_1 and
     conv3_1; conv1_1 keeps a tenth of its share (``CONV1_1_FACTOR``). A network
     without a calibration (random, torchvision, max pooling, the rescaled VGG) gets
