@@ -249,7 +249,7 @@ def test_synthesis_reduces_new_losses(statistic):
     net = load_backbone("random", seed=0)
     style = torch.rand((1, 3, 32, 32), generator=torch.Generator().manual_seed(5))
     style[:, 0] *= 0.3
-    r = synthesize(net, style=style, statistic=statistic, num_steps=15, seed=0)
+    r = synthesize(net, style=style, statistic=statistic, num_steps=15, seed=0, tv_weight=0.0)  # the random network's style losses are tiny: the default total variation would outweigh them
     assert r.params["statistic"] == statistic
     h = r.history
     assert h[r.best_step - 1]["style"] < 0.2 * h[0]["style"]

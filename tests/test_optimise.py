@@ -326,7 +326,7 @@ def test_synthesis_loss_falls_as_with_scipy(content):
     for the texture, 0.31 for the stylization, which trades style against content)."""
     net = load_backbone("random", seed=0)
     style = load_image(IMAGES / "brick.png", 40)
-    kwargs = dict(style=style, num_steps=40, precision="fp32", seed=0)
+    kwargs = dict(style=style, num_steps=40, precision="fp32", seed=0, tv_weight=0.0)  # the random network's style losses are tiny: the default total variation would outweigh them
     start = torch.rand((1, 3, 40, 40), generator=torch.Generator().manual_seed(0))
     if content:
         kwargs["content"] = start = load_image(IMAGES / "chelsea.png", 40)

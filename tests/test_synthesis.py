@@ -69,7 +69,7 @@ def _quick(backbone, style, **kwargs):
 
 @pytest.fixture(scope="module")
 def texture_run(random_vgg, brick64):
-    return synthesize(random_vgg, style=brick64, num_steps=40, seed=0)
+    return synthesize(random_vgg, style=brick64, num_steps=40, seed=0, tv_weight=0.0)  # the random network's style losses are tiny: the default total variation would outweigh them
 
 
 def test_texture_synthesis_reduces_style_loss(texture_run):
@@ -138,7 +138,8 @@ def test_default_layer_weights_balance_the_layers_at_the_start(caffe_vgg):
 @pytest.mark.parametrize("statistic", ["mean", "mean_cov"])
 def test_other_statistics_reduce_their_loss(random_vgg, statistic):
     brick48 = resize(_to_tensor(skimage.data.brick()), 48)
-    r = synthesize(random_vgg, style=brick48, num_steps=20, seed=0, statistic=statistic, precision="fp32")
+    r = synthesize(random_vgg, style=brick48, num_steps=20, seed=0, statistic=statistic, precision="fp32",
+                   tv_weight=0.0)  # the random network's style losses are tiny: the default total variation would outweigh them
     h = r.history
     # measured best/initial style ratio after 20 evaluations: mean 7.9e-06, mean_cov 6.5e-06
     assert h[r.best_step - 1]["style"] < 1e-2 * h[0]["style"]
@@ -254,7 +255,7 @@ def test_tv_and_content_terms_are_recorded(random_vgg, small_style):
     # tv of the content image (exponent 2) computed naively
     x = content[0].double().numpy()
     tv = sum(((x[:, i, j + 1] - x[:, i, j]) ** 2 + (x[:, i + 1, j] - x[:, i, j]) ** 2).sum()
-             for i in range(x.shape[1] - 1) for j in range(x.shape[2] - 1))
+             for i in range(x.shape[1] - 1) for j in range(x.shape[2] - 1)) / ((x.shape[1] - 1) * (x.shape[2] - 1))
     assert rec["tv"] == pytest.approx(tv, rel=1e-4)
     assert rec["total"] == pytest.approx(0.5 * rec["content"] + 10.0 * rec["style"] + 2.0 * rec["tv"], rel=1e-5)
     assert r.image.shape == content.shape
