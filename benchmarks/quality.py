@@ -5,6 +5,7 @@ For every content/style pair (content "none" = a texture) and every named settin
 
 - each style layer's weighted share w_l E_l / sum_k w_k E_k of the style loss at the start and at
   the end of the run (a layer with a share of 1e-4 is effectively absent);
+- the total loss of the best image at the full size (the last scale of a coarse-to-fine run);
 - the content loss at the end (unweighted, L_content of the run's content layers);
 - an independent distribution distance between the result's and the style's features: the
   sliced Wasserstein loss of every style layer with 64 projections fixed by a seed (the same for
@@ -104,7 +105,7 @@ def run_pair(net: Any, content_path: str, style_path: str, settings: list[tuple[
         best = result.history[result.best_step - 1] if result.best_step else result.history[-1]
         rows.append({"pair": f"{Path(content_path).stem} x {Path(style_path).stem}", "setting": name,
                      "start": layer_shares(result.history[0], layers, weights),
-                     "end": layer_shares(best, layers, weights), "content": best["content"],
+                     "end": layer_shares(best, layers, weights), "loss": result.best_loss, "content": best["content"],
                      "sw": sum(distances.values()), "sw_layers": distances,
                      "speckle": chroma_speckle(result.image) / max(chroma_speckle(style_at_size), SPECKLE_FLOOR),
                      "evaluations": len(result.history), "seconds": seconds, "stopped": result.stopped})
@@ -122,10 +123,10 @@ def table(rows: list[dict[str, Any]]) -> str:
     def pct(values: list[float]) -> str:
         return " / ".join(f"{100 * v:.2g}" for v in values)
 
-    lines = ["| pair | setting | style shares at start, % | at end, % | content | SW distance | speckle | "
-             "evaluations | s |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| pair | setting | style shares at start, % | at end, % | loss | content | SW distance | speckle | "
+             "evaluations | s |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
-        lines.append(f"| {r['pair']} | {r['setting']} | {pct(r['start'])} | {pct(r['end'])} | {r['content']:.3g} | "
+        lines.append(f"| {r['pair']} | {r['setting']} | {pct(r['start'])} | {pct(r['end'])} | {r['loss']:.3g} | {r['content']:.3g} | "
                      f"{r['sw']:.3g} | {r['speckle']:.2f} | {r['evaluations']} | {r['seconds']:.0f} |")
     return "\n".join(lines)
 
