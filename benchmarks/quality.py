@@ -126,8 +126,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = ["| pair | setting | style shares at start, % | at end, % | loss | content | SW distance | speckle | "
              "evaluations | s |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
-        lines.append(f"| {r['pair']} | {r['setting']} | {pct(r['start'])} | {pct(r['end'])} | {r['loss']:.3g} | {r['content']:.3g} | "
-                     f"{r['sw']:.3g} | {r['speckle']:.2f} | {r['evaluations']} | {r['seconds']:.0f} |")
+        lines.append(f"| {r['pair']} | {r['setting']} | {pct(r['start'])} | {pct(r['end'])} | {r['loss']:.3g} | "
+                     f"{r['content']:.3g} | {r['sw']:.3g} | {r['speckle']:.2f} | {r['evaluations']} | {r['seconds']:.0f} |")
     return "\n".join(lines)
 
 
