@@ -58,3 +58,23 @@ def test_committed_notebooks_are_published(notebook: str) -> None:
     """What make notebook commits: opening it in JupyterLab marks nothing modified."""
     content = json.loads((ROOT / notebook).read_text())
     assert publish(content) == content, f"run: python -m neural_style.app.notebook.publish {notebook}"
+
+
+def test_publish_writes_the_machines_paths_relative_to_the_project(tmp_path: Path) -> None:
+    """A warning's file name and papermill's paths, as an execution records them, name no machine's folders."""
+    project = tmp_path / "clone"
+    warning = {"output_type": "stream", "name": "stderr",
+               "text": [f"{project}/neural_style/synthesis/run.py:177: SynthesisNotice: stopped early\n"]}
+    plain = {"output_type": "execute_result", "metadata": {}, "execution_count": 1,
+             "data": {"text/plain": f"PosixPath('{project}/results/a.png')"}}
+    notebook = executed([warning, plain])
+    notebook["metadata"]["papermill"].update(input_path=str(project / "style_transfer.ipynb"),
+                                             output_path=str(tmp_path / "elsewhere" / "style_transfer.run.ipynb"))
+    published = publish(notebook, project)
+    outputs = published["cells"][0]["outputs"]
+    assert outputs[0]["text"] == ["neural_style/synthesis/run.py:177: SynthesisNotice: stopped early\n"]
+    assert outputs[1]["data"]["text/plain"] == "PosixPath('results/a.png')"
+    assert published["metadata"]["papermill"]["input_path"] == "style_transfer.ipynb"
+    assert published["metadata"]["papermill"]["output_path"] == "style_transfer.run.ipynb"
+    assert str(tmp_path) not in json.dumps(published)
+    assert notebook["cells"][0]["outputs"][0] is warning  # the input is left alone
