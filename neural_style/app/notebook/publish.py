@@ -35,15 +35,16 @@ def shows_widgets(notebook: dict[str, Any]) -> bool:
                for cell in notebook.get("cells", []) for output in cell.get("outputs", []))
 
 
-def _portable_outputs(cell: dict[str, Any], project: str) -> dict[str, Any]:
-    """``cell`` with ``project`` + ``/`` removed from its outputs' text (streams and plain text)."""
+def _portable_outputs(cell: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """``cell`` with ``prefix`` (the project's folder and a separator) removed from its outputs' text
+    (streams and plain text)."""
     if "outputs" not in cell:
         return cell
 
     def strip(text: Any) -> Any:
         if isinstance(text, list):
-            return [line.replace(project, "") for line in text]
-        return text.replace(project, "") if isinstance(text, str) else text
+            return [line.replace(prefix, "") for line in text]
+        return text.replace(prefix, "") if isinstance(text, str) else text
 
     outputs = []
     for output in cell["outputs"]:
