@@ -57,3 +57,31 @@ def test_loss_curves_texts_are_at_least_9_pt(tmp_path: Path) -> None:
     finally:
         plt.close(fig)
     assert Image.open(tmp_path / "c.png").text["Description"] == "backbone: random"
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+def test_image_grid_titles_do_not_overlap(rows: int) -> None:
+    """A row of landscape images with long column titles: each title clear of the others and of the images."""
+    images = [torch.rand(1, 3, 64, 96) for _ in range(5)]
+    titles = ["content", "style"] + [f"style_scale = {s} (style {w} px wide)" for s, w in ((0.5, 56), (1, 112), (2, 224))]
+    fig = image_grid([images] * rows, backbone="vgg19 (vgg19, avg pooling)", title="Style scale", col_titles=titles,
+                     cell=2.2)
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        boxes = [t.get_window_extent(renderer) for t in texts(fig) if not t.get_text().startswith("backbone")]
+        boxes += [ax.get_window_extent(renderer) for ax in fig.axes]
+        for a in range(len(boxes)):
+            for b in range(a + 1, len(boxes)):
+                assert not boxes[a].overlaps(boxes[b]), (a, b)
+        assert all(0 <= box.y0 and box.y1 <= fig.bbox.y1 + 1 for box in boxes)  # nothing cut off at the top
+    finally:
+        plt.close(fig)
+
+
+def test_loss_curves_name_the_step(tmp_path: Path) -> None:
+    fig = loss_curves({"run": [{"total": 1.0}, {"total": 0.5}]}, backbone="random", x_label="image step")
+    try:
+        assert fig.axes[0].get_xlabel() == "image step"
+    finally:
+        plt.close(fig)
