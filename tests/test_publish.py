@@ -64,7 +64,8 @@ def test_publish_writes_the_machines_paths_relative_to_the_project(tmp_path: Pat
     """A warning's file name and papermill's paths, as an execution records them, name no machine's folders."""
     project = tmp_path / "clone"
     warning = {"output_type": "stream", "name": "stderr",
-               "text": [f"{project}/neural_style/synthesis/run.py:177: SynthesisNotice: stopped early\n"]}
+               "text": [f"{project}/neural_style/synthesis/run.py:177: SynthesisNotice: stopped early\n",
+                        "/tmp/ipykernel_12637/2560132580.py:9: SynthesisNotice: stopped early\n"]}
     plain = {"output_type": "execute_result", "metadata": {}, "execution_count": 1,
              "data": {"text/plain": f"PosixPath('{project}/results/a.png')"}}
     notebook = executed([warning, plain])
@@ -72,7 +73,8 @@ def test_publish_writes_the_machines_paths_relative_to_the_project(tmp_path: Pat
                                              output_path=str(tmp_path / "elsewhere" / "style_transfer.run.ipynb"))
     published = publish(notebook, project)
     outputs = published["cells"][0]["outputs"]
-    assert outputs[0]["text"] == ["neural_style/synthesis/run.py:177: SynthesisNotice: stopped early\n"]
+    assert outputs[0]["text"] == ["neural_style/synthesis/run.py:177: SynthesisNotice: stopped early\n",
+                                  "<notebook cell>:9: SynthesisNotice: stopped early\n"]
     assert outputs[1]["data"]["text/plain"] == "PosixPath('results/a.png')"
     assert published["metadata"]["papermill"]["input_path"] == "style_transfer.ipynb"
     assert published["metadata"]["papermill"]["output_path"] == "style_transfer.run.ipynb"

@@ -7,7 +7,8 @@ that the project's kernel reports (``ipykernel install`` names it ``Python 3 (ip
 drops the widget state that no output shows (the progress bars leave their last line as text, so
 their widgets' state is dead weight). It also writes the paths of this machine that an execution
 records as ``paths.portable_path`` does: the project's folder is dropped from the outputs' text
-(a warning names ``neural_style/synthesis/run.py``, not where the clone lies) and papermill's
+(a warning names ``neural_style/synthesis/run.py``, not where the clone lies), a warning raised by
+a cell's own code names ``<notebook cell>`` instead of the kernel's temporary file, and papermill's
 ``input_path`` and ``output_path`` become relative, or bare file names. Run it on each executed
 notebook before it replaces the committed one (``make notebook`` does)::
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from ...core.paths import portable_path
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 WIDGET_STATE = "widgets"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+KERNEL_CELL_FILE = re.compile(r"(?:[A-Za-z]:)?[/\\][^\s\"':]*ipykernel_\d+[/\\]\d+\.py")  # /tmp/ipykernel_1/2.py
 
 
 def shows_widgets(notebook: dict[str, Any]) -> bool:
@@ -37,14 +40,14 @@ def shows_widgets(notebook: dict[str, Any]) -> bool:
 
 def _portable_outputs(cell: dict[str, Any], prefix: str) -> dict[str, Any]:
     """``cell`` with ``prefix`` (the project's folder and a separator) removed from its outputs' text
-    (streams and plain text)."""
+    (streams and plain text), and the kernel's temporary files of cells named ``<notebook cell>``."""
     if "outputs" not in cell:
         return cell
 
     def strip(text: Any) -> Any:
         if isinstance(text, list):
-            return [line.replace(prefix, "") for line in text]
-        return text.replace(prefix, "") if isinstance(text, str) else text
+            return [strip(line) for line in text]
+        return KERNEL_CELL_FILE.sub("<notebook cell>", text.replace(prefix, "")) if isinstance(text, str) else text
 
     outputs = []
     for output in cell["outputs"]:
