@@ -1242,6 +1242,20 @@ def test_signal_during_a_save_waits_for_the_file(tmp_path):
     assert load_image(path).shape == (1, 3, 8, 8)
 
 
+def test_an_ignored_signal_stays_ignored() -> None:
+    """Under ``nohup`` (SIGHUP ignored) a run is not ended by its terminal closing; the others still end it."""
+    import signal
+
+    from neural_style.app.interrupts import signals_as_interrupts
+
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the autouse fixture restores it
+    with signals_as_interrupts():
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        signal.raise_signal(signal.SIGHUP)  # nothing happens
+        assert callable(signal.getsignal(signal.SIGTERM))
+    assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
 def test_sigterm_from_outside_saves_the_best_image(tmp_path, style):
     """A real ``kill -TERM`` to a running command (on a pseudo-terminal, to see its progress bar start)."""
     import pty

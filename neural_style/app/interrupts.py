@@ -48,7 +48,9 @@ class SignalState:
 @contextlib.contextmanager
 def signals_as_interrupts() -> Iterator[SignalState]:
     """Within the block, SIGINT, SIGTERM and SIGHUP raise ``Interrupted``; the previous handlers
-    are restored after it. Outside the main thread (where Python cannot set handlers) nothing changes."""
+    are restored after it. A signal the process was started ignoring stays ignored (``nohup``
+    ignores SIGHUP, so that a run outlives its terminal). Outside the main thread (where Python
+    cannot set handlers) nothing changes."""
     state = SignalState()
     if threading.current_thread() is not threading.main_thread():
         yield state
@@ -59,7 +61,8 @@ def signals_as_interrupts() -> Iterator[SignalState]:
             state.signum = signum
         raise Interrupted(signum)
 
-    previous = {signum: signal.signal(signum, handler) for signum in HANDLED}
+    previous = {signum: signal.signal(signum, handler) for signum in HANDLED
+                if signal.getsignal(signum) is not signal.SIG_IGN}
     try:
         yield state
     finally:
