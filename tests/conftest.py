@@ -14,14 +14,16 @@ ImageSpec = tuple[str, tuple[int, int, int]]
 
 
 @pytest.fixture(autouse=True)
-def default_hangup_and_terminate() -> Iterator[None]:
-    """SIGHUP and SIGTERM at their default during each test, whatever the test run was started with
-    (``nohup`` ignores SIGHUP, and the commands leave an ignored signal ignored)."""
-    names = [name for name in ("SIGHUP", "SIGTERM") if hasattr(signal, name)]
-    previous = {name: signal.signal(getattr(signal, name), signal.SIG_DFL) for name in names}
+def default_signal_handlers() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP at Python's defaults during each test, whatever the test run was
+    started with (``nohup`` ignores SIGHUP, a shell's background job SIGINT; the commands leave an
+    ignored signal ignored)."""
+    defaults = {"SIGINT": signal.default_int_handler, "SIGTERM": signal.SIG_DFL, "SIGHUP": signal.SIG_DFL}
+    previous = {signum: signal.signal(signum, handler)
+                for signum, handler in ((getattr(signal, name), h) for name, h in defaults.items() if hasattr(signal, name))}
     yield
-    for name, handler in previous.items():
-        signal.signal(getattr(signal, name), handler)
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
 
 
 @pytest.fixture()
