@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pytest
@@ -18,9 +18,11 @@ def default_signal_handlers() -> Iterator[None]:
     """SIGINT, SIGTERM and SIGHUP at Python's defaults during each test, whatever the test run was
     started with (``nohup`` ignores SIGHUP, a shell's background job SIGINT; the commands leave an
     ignored signal ignored)."""
-    defaults = {"SIGINT": signal.default_int_handler, "SIGTERM": signal.SIG_DFL, "SIGHUP": signal.SIG_DFL}
-    previous = {signum: signal.signal(signum, handler)
-                for signum, handler in ((getattr(signal, name), h) for name, h in defaults.items() if hasattr(signal, name))}
+    defaults: dict[str, Any] = {"SIGINT": signal.default_int_handler, "SIGTERM": signal.SIG_DFL, "SIGHUP": signal.SIG_DFL}
+    previous = {}
+    for name, handler in defaults.items():
+        if hasattr(signal, name):  # no SIGHUP on Windows
+            previous[getattr(signal, name)] = signal.signal(getattr(signal, name), handler)
     yield
     for signum, handler in previous.items():
         signal.signal(signum, handler)

@@ -63,7 +63,8 @@ def test_loss_curves_texts_are_at_least_9_pt(tmp_path: Path) -> None:
 def test_image_grid_titles_do_not_overlap(rows: int) -> None:
     """A row of landscape images with long column titles: each title clear of the others and of the images."""
     images = [torch.rand(1, 3, 64, 96) for _ in range(5)]
-    titles = ["content", "style"] + [f"style_scale = {s} (style {w} px wide)" for s, w in ((0.5, 56), (1, 112), (2, 224))]
+    titles = ["content", "style"] + [f"style_scale = {s} (style {w} px wide)"
+                                     for s, w in ((0.5, 56), (1, 112), (2, 224))]
     fig = image_grid([images] * rows, backbone="vgg19 (vgg19, avg pooling)", title="Style scale", col_titles=titles,
                      cell=2.2)
     try:
