@@ -18,7 +18,8 @@ def default_signal_handlers() -> Iterator[None]:
     """SIGINT, SIGTERM and SIGHUP at Python's defaults during each test, whatever the test run was
     started with (``nohup`` ignores SIGHUP, a shell's background job SIGINT; the commands leave an
     ignored signal ignored)."""
-    defaults: dict[str, Any] = {"SIGINT": signal.default_int_handler, "SIGTERM": signal.SIG_DFL, "SIGHUP": signal.SIG_DFL}
+    defaults: dict[str, Any] = {"SIGINT": signal.default_int_handler, "SIGTERM": signal.SIG_DFL,
+                                "SIGHUP": signal.SIG_DFL}
     previous = {}
     for name, handler in defaults.items():
         if hasattr(signal, name):  # no SIGHUP on Windows
